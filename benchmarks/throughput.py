@@ -1,0 +1,133 @@
+"""Throughput of ClassifierModule + Trainer against a hand-written PyTorch loop, in one process.
+
+Both train the same network on the same DataLoader with the same optimizer, and both count the
+loss and the correct predictions every step (on the device, as a careful hand-written loop would).
+The runs alternate after a warm-up epoch; the median epoch throughput of each is reported with
+the ratio Lightning / hand-written.
+
+    python benchmarks/throughput.py                     # digits, SmallCNN, CPU
+    python benchmarks/throughput.py --device cuda --batch-size 512
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lit_classifier import ClassifierModule, DigitsDataModule
+from lit_classifier.models import SmallCNN
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def hand_written_epoch(
+    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device
+) -> int:
+    """The classic recipe's inner loop: one epoch, returns the number of images seen."""
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for images, labels in loader:
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(images)
+        loss = criterion(logits, labels)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * labels.shape[0]
+        correct += (logits.argmax(dim=1) == labels).sum()
+        seen += labels.shape[0]
+    _ = (loss_sum / seen).item(), correct.item()  # the epoch's print: one sync per epoch
+    return seen
+
+
+class Alternate(Callback):
+    """Times each Lightning epoch, then runs and times one hand-written epoch right after it.
+
+    Alternating in one process puts both under the same thermal, allocator and scheduler state.
+    """
+
+    def __init__(self, hand_epoch: Callable[[], int], device: torch.device) -> None:
+        self.hand_epoch = hand_epoch
+        self.device = device
+        self.lightning_seconds: list[float] = []
+        self.hand_seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        synchronize(self.device)
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        synchronize(self.device)
+        self.lightning_seconds.append(time.perf_counter() - self._start)
+        start = time.perf_counter()
+        self.hand_epoch()
+        synchronize(self.device)
+        self.hand_seconds.append(time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=10, help="timed epochs of each, alternated")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    L.seed_everything(0, verbose=False)
+    data = DigitsDataModule(batch_size=args.batch_size)
+    data.setup("fit")
+    loader = data.train_dataloader()
+    images_per_epoch = len(loader) * args.batch_size
+
+    module = ClassifierModule(SmallCNN(), num_classes=data.num_classes, input_shape=data.dims)
+    hand_model = copy.deepcopy(module.model).to(device)
+    hand_optimizer = torch.optim.SGD(hand_model.parameters(), lr=0.05, momentum=0.9)
+    alternate = Alternate(lambda: hand_written_epoch(hand_model, loader, hand_optimizer, device), device)
+    trainer = L.Trainer(
+        accelerator=device.type,
+        devices=1,
+        max_epochs=args.rounds + 1,  # the first epoch of each is a warm-up
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        callbacks=[alternate],
+    )
+    trainer.fit(module, train_dataloaders=loader)
+    hand = [images_per_epoch / s for s in alternate.hand_seconds[1:]]
+    lit = [images_per_epoch / s for s in alternate.lightning_seconds[1:]]
+
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"CPU ({torch.get_num_threads()} threads)"
+    print(f"device: {name}, torch {torch.__version__}, lightning {L.__version__}")
+    print(
+        f"digits, SmallCNN, batch {args.batch_size}, {images_per_epoch} images/epoch, median of {args.rounds}"
+    )
+    print(f"{'loop':<32}{'images/s':>12}")
+    print(f"{'hand-written':<32}{statistics.median(hand):>12.0f}")
+    print(f"{'ClassifierModule + Trainer':<32}{statistics.median(lit):>12.0f}")
+    print(f"ratio Lightning / hand-written: {statistics.median(lit) / statistics.median(hand):.3f}")
+
+
+if __name__ == "__main__":
+    main()

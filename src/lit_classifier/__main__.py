@@ -1,0 +1,5 @@
+"""``python -m lit_classifier`` is the ``lit-classifier`` command."""
+
+from lit_classifier.cli import main
+
+main()

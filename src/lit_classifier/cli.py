@@ -1,0 +1,101 @@
+"""The ``lit-classifier`` command: LightningCLI with the digits data and the small CNN by default.
+
+One device (CPU or GPU, whichever is there)::
+
+    lit-classifier fit                                   # 8 epochs of SmallCNN on digits
+    lit-classifier fit --config configs/digits.yaml --trainer.max_epochs 3
+    lit-classifier test --ckpt_path runs/fit/version_0/checkpoints/last.ckpt
+    lit-classifier predict --ckpt_path runs/fit/version_0/checkpoints/last.ckpt
+
+Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``), of a data module
+(``--data.*``) or of the Trainer (``--trainer.*``); ``--print_config`` shows them all resolved.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+
+from lit_classifier.callbacks import EpochSummary, PredictionWriter, ProgressBar
+from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.module import ClassifierModule
+
+TRAINER_DEFAULTS = {
+    "max_epochs": 8,  # the classic recipe's epoch count
+    # CSV first: readable anywhere; TensorBoard is one `--trainer.logger` away.
+    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
+}
+
+
+class ClassifierCLI(LightningCLI):
+    """LightningCLI with our defaults and callbacks.
+
+    The data module's class count, class names and image shape reach the model in
+    ``ClassifierModule.setup``, not through argument links: a link into the module's arguments
+    breaks jsonargparse for networks given as functions (``torchvision.models.resnet18``).
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.set_defaults(
+            {
+                "model": {
+                    "class_path": "lit_classifier.ClassifierModule",
+                    "init_args": {"model": {"class_path": "lit_classifier.models.SmallCNN"}},
+                },
+                "data": {"class_path": "lit_classifier.DigitsDataModule"},
+            }
+        )
+        # Callbacks every run gets, each configurable (`--checkpoint.every_n_epochs 2`).
+        parser.add_lightning_class_args(EpochSummary, "summary")
+        parser.add_lightning_class_args(ProgressBar, "progress_bar")
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
+
+    def before_instantiate_classes(self) -> None:
+        # Every checkpoint this command loads (`--ckpt_path`) is read as plain data, so a planted
+        # file cannot run code. `--weights_only false` opts out, for files you trust.
+        config = self.config.get(str(self.subcommand), self.config) if self.subcommand else self.config
+        if config.get("weights_only") is None:
+            config["weights_only"] = True
+
+    def instantiate_classes(self) -> None:
+        """Build the classes; a value they reject ends the command with that one reason."""
+        try:
+            super().instantiate_classes()
+        except ValueError as error:
+            # jsonargparse wraps the class's own error in a report of every type it tried.
+            reason = _root_cause(error)
+            print(f"error: invalid configuration: {reason}", file=sys.stderr)
+            raise SystemExit(2) from error
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while (inner := error.__cause__ or error.__context__) is not None:
+        error = inner
+    return error
+
+
+def run(args: ArgsType = None) -> ClassifierCLI:
+    """Run the command line in-process (tests, notebooks) and return it: ``.trainer``, ``.model``."""
+    return ClassifierCLI(
+        ClassifierModule,
+        ClassificationDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        trainer_defaults=TRAINER_DEFAULTS,
+        seed_everything_default=0,  # the same command gives the same run
+        auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
+        args=args,
+    )
+
+
+def main(args: ArgsType = None) -> None:
+    """Entry point of ``lit-classifier``."""
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The embedded default: scikit-learn's handwritten digits, which ship inside scikit-learn.
+
+1,797 grayscale 8x8 images of the digits 0-9, so ``lit-classifier fit`` works offline, on a laptop
+CPU, in seconds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import TensorDataset
+
+from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.splits import random_split_indices
+
+# Pixel statistics of the whole set after scaling to [0, 1] (pixels are 0..16 in the source).
+DIGITS_MEAN = 0.3053
+DIGITS_STD = 0.3760
+
+
+class DigitsDataModule(ClassificationDataModule):
+    """scikit-learn's digits, split into train/val/test with a fixed seed.
+
+    Args:
+        val_fraction: share of the images held out for validation.
+        test_fraction: share of the images held out for testing.
+        to_rgb: repeat the gray channel three times, for networks built for colour images
+            (every torchvision classifier).
+        batch_size: see ``ClassificationDataModule``.
+        num_workers: see ``ClassificationDataModule``; 0 by default, the set lives in memory.
+        seed: see ``ClassificationDataModule``.
+    """
+
+    def __init__(
+        self,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.2,
+        to_rgb: bool = False,
+        batch_size: int = 64,
+        num_workers: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.to_rgb = to_rgb
+
+    @property
+    def class_names(self) -> list[str]:
+        return [str(digit) for digit in range(10)]
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        return (3 if self.to_rgb else 1, 8, 8)
+
+    def default_num_workers(self) -> int:
+        return 0
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        images, labels = load_digits_tensors()
+        images = (images - DIGITS_MEAN) / DIGITS_STD
+        if self.to_rgb:
+            images = images.expand(-1, 3, -1, -1).contiguous()
+        train, val, test = random_split_indices(
+            len(labels), (self.val_fraction, self.test_fraction), seed=self.seed
+        )
+        self.train_set = TensorDataset(images[train], labels[train])
+        self.val_set = TensorDataset(images[val], labels[val])
+        self.test_set = TensorDataset(images[test], labels[test])
+
+
+def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 images as float tensors in [0, 1], shaped (N, 1, 8, 8), and their int64 labels."""
+    from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
+
+    digits = load_digits()
+    images = torch.from_numpy(digits.images).float().div_(16.0).unsqueeze(1)
+    labels = torch.from_numpy(digits.target).long()
+    return images, labels

@@ -1,0 +1,30 @@
+"""The installed ``lit-classifier`` command in a real process (the one place a subprocess matters)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_console_script_fits_and_exits_zero() -> None:
+    finished = subprocess.run(
+        ["lit-classifier", "fit", "--trainer.fast_dev_run=true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert finished.returncode == 0, finished.stderr
+    assert "epoch 1" in finished.stdout
+
+
+def test_python_dash_m_reports_a_bad_value_with_exit_code_2() -> None:
+    finished = subprocess.run(
+        [sys.executable, "-m", "lit_classifier", "fit", "--model.momentum=1.5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert finished.returncode == 2
+    assert "momentum must be in [0, 1), got 1.5" in finished.stderr

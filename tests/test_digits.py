@@ -1,0 +1,50 @@
+"""The embedded digits data module."""
+
+from __future__ import annotations
+
+import torch
+
+from lit_classifier import DigitsDataModule
+
+
+def test_splits_cover_all_images_once_with_a_fixed_seed() -> None:
+    first, second = DigitsDataModule(), DigitsDataModule()
+    first.setup("fit")
+    second.setup("fit")
+
+    sizes = [len(first.train_set), len(first.val_set), len(first.test_set)]  # type: ignore[arg-type]
+    assert sum(sizes) == 1797
+    assert sizes[1] == round(1797 * 0.15)
+    assert torch.equal(first.val_set.tensors[0], second.val_set.tensors[0])  # type: ignore[union-attr]
+
+
+def test_another_seed_gives_another_split() -> None:
+    first, other = DigitsDataModule(seed=0), DigitsDataModule(seed=1)
+    first.setup("fit")
+    other.setup("fit")
+
+    assert not torch.equal(first.val_set.tensors[1], other.val_set.tensors[1])  # type: ignore[union-attr]
+
+
+def test_describes_its_classes_and_image_shape() -> None:
+    data = DigitsDataModule(to_rgb=True)
+    data.setup("fit")
+    images, labels = next(iter(data.train_dataloader()))
+
+    assert data.num_classes == 10
+    assert data.class_names[3] == "3"
+    assert data.dims == (3, 8, 8)
+    assert images.shape == (64, 3, 8, 8)
+    assert labels.dtype == torch.int64
+    assert abs(images.mean().item()) < 0.2  # normalised
+
+
+def test_training_loader_drops_the_last_partial_batch_and_evaluation_keeps_it() -> None:
+    data = DigitsDataModule(batch_size=100)
+    data.setup("fit")
+
+    train_sizes = [len(labels) for _, labels in data.train_dataloader()]
+    val_sizes = [len(labels) for _, labels in data.val_dataloader()]
+
+    assert set(train_sizes) == {100}
+    assert sum(val_sizes) == len(data.val_set)  # type: ignore[arg-type]
