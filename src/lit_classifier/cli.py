@@ -18,7 +18,7 @@ import sys
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from lit_classifier.callbacks import EpochSummary, PredictionWriter, ProgressBar
+from lit_classifier.callbacks import EpochSummary, PredictionWriter, ProgressBar, RunPlots
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.module import ClassifierModule
 
@@ -51,13 +51,16 @@ class ClassifierCLI(LightningCLI):
         parser.add_lightning_class_args(EpochSummary, "summary")
         parser.add_lightning_class_args(ProgressBar, "progress_bar")
         parser.add_lightning_class_args(PredictionWriter, "predictions")
+        parser.add_lightning_class_args(RunPlots, "plots")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
 
     def before_instantiate_classes(self) -> None:
         # Every checkpoint this command loads (`--ckpt_path`) is read as plain data, so a planted
         # file cannot run code. `--weights_only false` opts out, for files you trust.
-        config = self.config.get(str(self.subcommand), self.config) if self.subcommand else self.config
+        if not self.subcommand:  # run=False (lit-classifier-lr-find): no --ckpt_path, no such option
+            return
+        config = self.config[self.subcommand]
         if config.get("weights_only") is None:
             config["weights_only"] = True
 
@@ -78,9 +81,15 @@ def _root_cause(error: BaseException) -> BaseException:
     return error
 
 
-def run(args: ArgsType = None) -> ClassifierCLI:
-    """Run the command line in-process (tests, notebooks) and return it: ``.trainer``, ``.model``."""
-    return ClassifierCLI(
+def run(
+    args: ArgsType = None, cli_class: type[ClassifierCLI] = ClassifierCLI, subcommands: bool = True
+) -> ClassifierCLI:
+    """Run the command line in-process (tests, notebooks) and return it: ``.trainer``, ``.model``.
+
+    ``cli_class`` and ``subcommands=False`` serve other commands built on the same options
+    (``lit-classifier-lr-find``): they get the configured model, data and Trainer without a run.
+    """
+    return cli_class(
         ClassifierModule,
         ClassificationDataModule,
         subclass_mode_model=True,
@@ -88,6 +97,7 @@ def run(args: ArgsType = None) -> ClassifierCLI:
         trainer_defaults=TRAINER_DEFAULTS,
         seed_everything_default=0,  # the same command gives the same run
         auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
+        run=subcommands,
         args=args,
     )
 

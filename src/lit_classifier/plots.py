@@ -1,0 +1,271 @@
+"""Pictures of a run: learning curves, confusion matrix, the most confidently wrong images.
+
+Every ``lit-classifier fit`` writes them into its run folder (``callbacks/plots.py``); for a finished
+run folder, or one written before this existed::
+
+    lit-classifier-plot runs/lightning_logs/version_0
+
+Figures are built with matplotlib's object API (``Figure``, no ``pyplot``), so nothing needs a display
+and a notebook's own matplotlib backend is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from torch import Tensor, nn
+
+from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.module import ClassifierModule
+
+#: File names written into the run folder.
+CURVES_PNG = "learning_curves.png"
+CONFUSION_PNG = "confusion_matrix.png"
+MISCLASSIFIED_PNG = "misclassified.png"
+
+
+@dataclass
+class Predictions:
+    """What the network said about a set of images: the images (on the CPU), labels, probabilities."""
+
+    images: Tensor
+    targets: Tensor
+    probabilities: Tensor
+
+    @property
+    def predicted(self) -> Tensor:
+        return self.probabilities.argmax(dim=1)
+
+
+@torch.no_grad()
+def collect_predictions(
+    model: nn.Module,
+    batches: Iterable[Sequence[Tensor]],
+    device: torch.device | str = "cpu",
+    max_batches: int | float | None = None,
+) -> Predictions:
+    """Run ``model`` in eval mode over ``(images, labels)`` batches, at most ``max_batches`` of them."""
+    was_training = model.training
+    model.eval()
+    images, targets, probabilities = [], [], []
+    try:
+        for index, batch in enumerate(batches):
+            if max_batches is not None and index >= max_batches:
+                break
+            x, y = batch[0].to(device), batch[1]
+            probabilities.append(model(x).float().softmax(dim=1).cpu())
+            images.append(x.float().cpu())
+            targets.append(y.cpu())
+    finally:
+        model.train(was_training)
+    if not images:
+        raise ValueError("no batches to predict on: the validation set is empty")
+    return Predictions(torch.cat(images), torch.cat(targets), torch.cat(probabilities))
+
+
+def confusion_matrix(predictions: Predictions, num_classes: int) -> Tensor:
+    """Counts, ``[true class, predicted class]``."""
+    pairs = predictions.targets * num_classes + predictions.predicted
+    return torch.bincount(pairs, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def read_history(metrics_csv: Path) -> list[dict[str, float]]:
+    """One dict per epoch (1-based ``epoch``) from the CSV logger's file: the last value of each key."""
+    epochs: dict[int, dict[str, float]] = {}
+    with metrics_csv.open() as file:
+        for row in csv.DictReader(file):
+            if not row.get("epoch"):
+                continue
+            epoch = int(float(row["epoch"])) + 1
+            values = epochs.setdefault(epoch, {"epoch": float(epoch)})
+            values.update({key: float(value) for key, value in row.items() if value and key != "epoch"})
+    return [epochs[epoch] for epoch in sorted(epochs)]
+
+
+def learning_curves(history: Sequence[dict[str, float]]) -> Figure:
+    """Loss and accuracy per epoch, train and validation, side by side."""
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    for axes, metric in zip(figure.subplots(1, 2), ("loss", "acc"), strict=True):
+        for stage, style in (("train", "o-"), ("val", "s--")):
+            points = [
+                (row["epoch"], row[f"{stage}_{metric}"]) for row in history if f"{stage}_{metric}" in row
+            ]
+            if points:
+                epochs, values = zip(*points, strict=True)
+                axes.plot(epochs, values, style, label=stage)
+        axes.set_title("loss" if metric == "loss" else "accuracy")
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.suptitle("learning curves")
+    return figure
+
+
+def confusion_figure(matrix: Tensor, class_names: Sequence[str]) -> Figure:
+    """The confusion matrix as a heat map; counts written in the cells while they stay legible."""
+    size = len(class_names)
+    side = min(4 + 0.45 * size, 24)
+    figure = Figure(figsize=(side + 1, side), layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(matrix.numpy(), cmap="Blues")
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    if size <= 30:  # beyond that, tick labels and counts overlap
+        axes.set_xticks(range(size), labels=class_names, rotation=90 if size > 10 else 0)
+        axes.set_yticks(range(size), labels=class_names)
+        threshold = matrix.max().item() / 2
+        for (true, pred), count in zip(_cells(size), matrix.flatten().tolist(), strict=True):
+            if count:
+                color = "white" if count > threshold else "black"
+                axes.text(pred, true, str(count), ha="center", va="center", color=color, fontsize=8)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    correct = int(matrix.trace().item())
+    axes.set_title(f"confusion matrix (validation): {correct}/{int(matrix.sum().item())} correct")
+    return figure
+
+
+def _cells(size: int) -> list[tuple[int, int]]:
+    return [(row, column) for row in range(size) for column in range(size)]
+
+
+def misclassified_grid(
+    predictions: Predictions,
+    class_names: Sequence[str],
+    count: int = 16,
+    denormalize: Callable[[Tensor], Tensor] | None = None,
+) -> Figure:
+    """The ``count`` wrong predictions the network was surest of, each titled true / predicted (p)."""
+    wrong = (predictions.predicted != predictions.targets).nonzero().flatten()
+    confidence = predictions.probabilities.max(dim=1).values[wrong]
+    chosen = wrong[confidence.argsort(descending=True)][:count]
+    columns = 8 if len(chosen) > 4 else max(len(chosen), 1)
+    rows = max(1, -(-len(chosen) // columns))
+    figure = Figure(figsize=(1.6 * columns + 0.4, 1.8 * rows + 0.6), layout="constrained")
+    figure.suptitle(f"most confidently wrong validation images ({len(wrong)} wrong in all)")
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes in grid.flat:
+        axes.axis("off")
+    if len(chosen) == 0:
+        grid[0, 0].text(0.5, 0.5, "none: every image is right", ha="center", va="center")
+    images = display_images(predictions.images[chosen], denormalize)
+    for axes, index, image in zip(grid.flat, chosen.tolist(), images, strict=False):
+        true = class_names[int(predictions.targets[index])]
+        guess = class_names[int(predictions.predicted[index])]
+        probability = float(predictions.probabilities[index].max())
+        gray = image.shape[-1] == 1
+        pixels = (image.squeeze(-1) if gray else image).numpy()
+        axes.imshow(pixels, cmap="gray" if gray else None, vmin=0, vmax=1)
+        axes.set_title(f"true {true}\npred {guess} ({probability:.2f})", fontsize=9)
+    return figure
+
+
+def display_images(images: Tensor, denormalize: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """(N, C, H, W) model inputs as (N, H, W, 1 or 3) pictures in [0, 1].
+
+    With the data module's ``denormalize`` the original pixels come back; without it each image is
+    stretched to [0, 1], which shows any normalised image sensibly.
+    """
+    if denormalize is not None:
+        images = denormalize(images).clamp(0, 1)
+    else:
+        low = images.amin(dim=(1, 2, 3), keepdim=True)
+        high = images.amax(dim=(1, 2, 3), keepdim=True)
+        images = (images - low) / (high - low).clamp_min(1e-8)
+    if images.shape[1] not in (1, 3):
+        images = images[:, :1]
+    return images.permute(0, 2, 3, 1)
+
+
+def denormalizer(datamodule: object) -> Callable[[Tensor], Tensor] | None:
+    """Undoes the data module's normalisation: its ``denormalize``, else its ``mean`` and ``std``."""
+    method = getattr(datamodule, "denormalize", None)
+    if callable(method):
+        return method
+    mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
+    if mean is None or std is None:
+        return None
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return lambda images: images * std_t + mean_t
+
+
+def write_plots(
+    folder: Path,
+    class_names: Sequence[str],
+    history: Sequence[dict[str, float]] | None = None,
+    predictions: Predictions | None = None,
+    denormalize: Callable[[Tensor], Tensor] | None = None,
+    count: int = 16,
+) -> list[Path]:
+    """Write the PNGs there is data for into ``folder``; returns their paths."""
+    figures: list[tuple[str, Figure]] = []
+    if history:
+        figures.append((CURVES_PNG, learning_curves(history)))
+    if predictions is not None:
+        matrix = confusion_matrix(predictions, len(class_names))
+        figures.append((CONFUSION_PNG, confusion_figure(matrix, class_names)))
+        figures.append((MISCLASSIFIED_PNG, misclassified_grid(predictions, class_names, count, denormalize)))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, figure in figures:
+        figure.savefig(folder / name, dpi=100)
+        paths.append(folder / name)
+    return paths
+
+
+def plot_run(run_dir: Path, count: int = 16) -> list[Path]:
+    """Pictures of a finished ``lit-classifier fit`` run, from its folder alone.
+
+    Curves come from ``metrics.csv``; the network from ``checkpoints/last.ckpt`` (or the newest
+    checkpoint) and the validation data from the data module in ``config.yaml``.
+    """
+    history = read_history(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else None
+    checkpoint = find_checkpoint(run_dir)
+    module = ClassifierModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+    datamodule = load_datamodule(run_dir / "config.yaml")
+    datamodule.setup("validate")
+    predictions = collect_predictions(module, datamodule.val_dataloader())
+    return write_plots(run_dir, module.class_names, history, predictions, denormalizer(datamodule), count)
+
+
+def find_checkpoint(run_dir: Path) -> Path:
+    """``checkpoints/last.ckpt``, else the newest checkpoint of the run."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        return last
+    found = sorted(run_dir.glob("checkpoints/*.ckpt"), key=lambda path: path.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
+    return found[-1]
+
+
+def load_datamodule(config_yaml: Path) -> ClassificationDataModule:
+    """The data module a run's ``config.yaml`` describes, built the way the command line builds it."""
+    from jsonargparse import ArgumentParser
+
+    if not config_yaml.is_file():
+        raise FileNotFoundError(f"{config_yaml} is missing: is this a `lit-classifier fit` run folder?")
+    config = yaml.safe_load(config_yaml.read_text())
+    parser = ArgumentParser()
+    parser.add_subclass_arguments(ClassificationDataModule, "data")
+    return parser.instantiate_classes(parser.parse_object({"data": config["data"]})).data
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``lit-classifier-plot RUN_DIR [RUN_DIR ...]``."""
+    parser = argparse.ArgumentParser(prog="lit-classifier-plot", description=plot_run.__doc__)
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="a run folder")
+    parser.add_argument("--count", type=int, default=16, help="misclassified images to show")
+    args = parser.parse_args(argv)
+    for run_dir in args.run_dirs:
+        for path in plot_run(run_dir, args.count):
+            print(f"wrote {path}")

@@ -1,0 +1,106 @@
+"""Pictures of a run: written by every fit, and again from a finished run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageStat
+
+from helpers import FAST, cli, run_dir
+from lit_classifier import plots
+
+PNGS = (plots.CURVES_PNG, plots.CONFUSION_PNG, plots.MISCLASSIFIED_PNG)
+TWO_EPOCHS = ["--trainer.limit_train_batches=4", "--trainer.max_epochs=2"]
+
+
+def assert_is_a_picture(path: Path) -> None:
+    """A PNG of sensible size that is not one flat colour."""
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.width > 300 and image.height > 200, image.size
+        spread = ImageStat.Stat(image.convert("L")).stddev[0]
+    assert spread > 5, f"{path.name} is (nearly) one flat colour"
+
+
+def test_fit_writes_the_three_pictures_into_the_run_folder() -> None:
+    folder = run_dir(cli("fit", *TWO_EPOCHS))
+
+    for name in PNGS:
+        assert_is_a_picture(folder / name)
+    history = plots.read_history(folder / "metrics.csv")
+    assert [row["epoch"] for row in history] == [1.0, 2.0]  # two epochs of curves
+    assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= history[-1].keys()
+
+
+def test_plot_command_redraws_a_finished_run_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = run_dir(cli("fit", *FAST, "--plots.enabled=false"))
+    assert not any((folder / name).exists() for name in PNGS)
+
+    plots.main([str(folder), "--count", "4"])
+
+    for name in PNGS:
+        assert_is_a_picture(folder / name)
+    assert f"wrote {folder / plots.MISCLASSIFIED_PNG}" in capsys.readouterr().out
+
+
+def test_plot_command_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        plots.main([str(tmp_path)])
+
+
+def test_fast_dev_run_writes_no_pictures(tmp_path: Path) -> None:
+    cli("fit", "--trainer.fast_dev_run=true")
+
+    assert not list(tmp_path.rglob("*.png"))
+
+
+def test_read_history_gives_one_row_per_epoch(tmp_path: Path) -> None:
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(
+        "epoch,step,train_acc,train_loss,val_acc,val_loss\n"
+        "0,17,,,0.70,1.30\n0,17,0.60,1.60,,\n1,35,,,0.95,0.20\n1,35,0.97,0.30,,\n"
+    )
+
+    history = plots.read_history(csv)
+
+    assert history == [
+        {"epoch": 1.0, "step": 17.0, "train_acc": 0.6, "train_loss": 1.6, "val_acc": 0.7, "val_loss": 1.3},
+        {"epoch": 2.0, "step": 35.0, "train_acc": 0.97, "train_loss": 0.3, "val_acc": 0.95, "val_loss": 0.2},
+    ]
+
+
+def predictions_with_two_mistakes() -> plots.Predictions:
+    """Four images: 0 and 3 right, 1 wrong with p=0.6, 2 wrong with p=0.9."""
+    probabilities = torch.tensor([[0.8, 0.2], [0.6, 0.4], [0.1, 0.9], [0.3, 0.7]])
+    return plots.Predictions(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), probabilities)
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns() -> None:
+    matrix = plots.confusion_matrix(predictions_with_two_mistakes(), num_classes=2)
+
+    assert matrix.tolist() == [[1, 1], [1, 1]]
+
+
+def test_misclassified_grid_shows_the_surest_mistakes_first() -> None:
+    figure = plots.misclassified_grid(predictions_with_two_mistakes(), ["cat", "dog"], count=1)
+
+    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
+    assert titles == ["true cat\npred dog (0.90)"]
+    assert "2 wrong in all" in figure.get_suptitle()
+
+
+def test_display_images_undo_the_normalisation_of_the_data_module() -> None:
+    class Normalised:
+        mean, std = (0.5,), (0.25,)
+
+    pixels = torch.tensor([0.0, 0.25, 0.5, 1.0]).view(1, 1, 2, 2)
+    normalised = (pixels - 0.5) / 0.25
+
+    shown = plots.display_images(normalised, plots.denormalizer(Normalised()))
+
+    assert shown.shape == (1, 2, 2, 1)
+    assert torch.allclose(shown.flatten(), pixels.flatten())
+    stretched = plots.display_images(normalised)  # no statistics: stretched to [0, 1]
+    assert stretched.min() == 0 and stretched.max() == 1
