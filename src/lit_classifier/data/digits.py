@@ -7,9 +7,8 @@ CPU, in seconds.
 from __future__ import annotations
 
 import torch
-from torch.utils.data import TensorDataset
 
-from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.memory import ImageTensors, InMemoryDataModule
 from lit_classifier.data.splits import random_split_indices
 
 # Pixel statistics of the whole set after scaling to [0, 1] (pixels are 0..16 in the source).
@@ -17,7 +16,7 @@ DIGITS_MEAN = 0.3053
 DIGITS_STD = 0.3760
 
 
-class DigitsDataModule(ClassificationDataModule):
+class DigitsDataModule(InMemoryDataModule):
     """scikit-learn's digits, split into train/val/test with a fixed seed.
 
     Args:
@@ -28,7 +27,12 @@ class DigitsDataModule(ClassificationDataModule):
         batch_size: see ``ClassificationDataModule``.
         num_workers: see ``ClassificationDataModule``; 0 by default, the set lives in memory.
         seed: see ``ClassificationDataModule``.
+        gpu_resident: hold the splits on the Trainer's device and batch there (see
+            ``InMemoryDataModule``).
     """
+
+    mean = (DIGITS_MEAN,)
+    std = (DIGITS_STD,)
 
     def __init__(
         self,
@@ -38,8 +42,9 @@ class DigitsDataModule(ClassificationDataModule):
         batch_size: int = 64,
         num_workers: int | None = None,
         seed: int = 0,
+        gpu_resident: bool = False,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, gpu_resident=gpu_resident)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.to_rgb = to_rgb
@@ -55,19 +60,15 @@ class DigitsDataModule(ClassificationDataModule):
     def default_num_workers(self) -> int:
         return 0
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def load_splits(self) -> dict[str, ImageTensors]:
         images, labels = load_digits_tensors()
-        images = (images - DIGITS_MEAN) / DIGITS_STD
         if self.to_rgb:
             images = images.expand(-1, 3, -1, -1).contiguous()
+        digits = ImageTensors(images, labels, "scikit-learn's load_digits()")
         train, val, test = random_split_indices(
             len(labels), (self.val_fraction, self.test_fraction), seed=self.seed
         )
-        self.train_set = TensorDataset(images[train], labels[train])
-        self.val_set = TensorDataset(images[val], labels[val])
-        self.test_set = TensorDataset(images[test], labels[test])
+        return {"train": digits.subset(train), "val": digits.subset(val), "test": digits.subset(test)}
 
 
 def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:

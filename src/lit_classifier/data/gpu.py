@@ -1,0 +1,172 @@
+"""Device-resident batches: a whole split held on the Trainer's device, batched and augmented there.
+
+For sets that fit in device memory (digits, MNIST, CIFAR: 150 MB as uint8 for CIFAR-10's 50,000
+training images) the per-sample DataLoader path (one Python call, one crop, one flip per image in a
+worker, then a host-to-device copy per batch) costs more than the small network it feeds. Here the
+split is copied to the device once as uint8 and every batch is one gather, one batched crop, one
+batched flip and one normalisation, each a handful of tensor ops. The random choices are drawn per
+image (cifar10-airbench does the same), so a batch is as varied as the DataLoader path's.
+
+``DeviceBatches`` is a plain iterable of ``(images, labels)``: Lightning accepts it as a loader,
+leaves it unwrapped (it only injects distributed samplers into ``DataLoader``s) and calls
+``sampler.set_epoch(epoch)`` on it at each epoch start, so the order is a function of the seed and
+the epoch: the same again after a restart. Several processes each iterate over their own shard
+(``rank``, ``world_size``) of one shared permutation.
+
+Works on any device, the CPU included (the tests run there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+class EpochOrder:
+    """Which samples process ``rank`` of ``world_size`` visits in one epoch, and in which order.
+
+    The permutation is drawn on the CPU from ``(seed, epoch)``, so every process draws the same one
+    and takes every ``world_size``-th sample of it. Training drops the tail that does not divide by
+    ``world_size``, so every process runs the same number of steps (DDP waits on each of them);
+    evaluation keeps every sample exactly once.
+    """
+
+    def __init__(self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
+        self.size = size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this at the start of each epoch (as for a ``DistributedSampler``)."""
+        self.epoch = epoch
+
+    def indices(self) -> Tensor:
+        """This process's sample indices for the current epoch, as a CPU int64 tensor."""
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
+            order = torch.randperm(self.size, generator=generator)
+            order = order[: self.size - self.size % self.world_size]
+        else:
+            order = torch.arange(self.size)
+        return order[self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        if self.shuffle:
+            return self.size // self.world_size
+        return len(range(self.rank, self.size, self.world_size))
+
+
+class DeviceBatches:
+    """Batches of one split, gathered, augmented and normalised on ``device``.
+
+    Args:
+        images: the whole split, (N, C, H, W); uint8 in 0..255, or floats already in [0, 1].
+        labels: (N,) int64 class indices.
+        batch_size: images per batch.
+        mean: per-channel mean of the [0, 1]-scaled pixels, subtracted after augmentation.
+        std: per-channel standard deviation, divided by after subtracting ``mean``.
+        device: where the split lives and the batches are made (the Trainer's root device).
+        train: shuffle each epoch, augment, and drop the last partial batch; otherwise keep order
+            and every sample.
+        crop_padding: pad each image by this many zero pixels per side and crop it back at a random
+            offset (0: no crop). Only when ``train``.
+        flip: mirror each image left-right with probability 1/2. Only when ``train``.
+        seed: seed of the order and of the augmentation; epoch ``e`` draws from ``(seed, e)``.
+        rank: this process's index among ``world_size`` processes; each iterates over its shard.
+        world_size: number of processes sharing the split.
+    """
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        batch_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device | str = "cpu",
+        train: bool = False,
+        crop_padding: int = 0,
+        flip: bool = False,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if images.ndim != 4 or len(images) != len(labels):
+            raise ValueError(
+                f"expected images (N, C, H, W) and N labels, got {tuple(images.shape)} and {len(labels)}"
+            )
+        self.device = torch.device(device)
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device, torch.long)
+        self.batch_size = batch_size
+        self.train = train
+        self.crop_padding = crop_padding if train else 0
+        self.flip = flip and train
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
+        # `sampler` and `batch_sampler` as a DataLoader names them: Lightning reads both, and calls
+        # `sampler.set_epoch` at every epoch start.
+        self.sampler = EpochOrder(len(labels), shuffle=train, seed=seed, rank=rank, world_size=world_size)
+        self.batch_sampler = None
+
+    def __len__(self) -> int:
+        count = len(self.sampler)
+        return count // self.batch_size if self.train else -(-count // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        order = self.sampler.indices().to(self.device)
+        generator = torch.Generator(self.device).manual_seed(
+            _mix(self.sampler.seed, self.sampler.epoch, self.sampler.rank)
+        )
+        # Without a `set_epoch` call (a hand-written loop) the next pass is the next epoch.
+        self.sampler.epoch += 1
+        for batch in range(len(self)):
+            index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
+            images = self.images[index]
+            if self.crop_padding:
+                images = random_crop(images, self.crop_padding, generator)
+            if self.flip:
+                images = random_flip(images, generator)
+            yield normalize(images, self.mean, self.std), self.labels[index]
+
+
+def random_crop(images: Tensor, padding: int, generator: torch.Generator | None = None) -> Tensor:
+    """Zero-pad each image by ``padding`` per side and crop it back to its size at a random offset,
+    one offset per image (as torchvision's ``RandomCrop(size, padding)``, for a whole batch)."""
+    n, _, height, width = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    top = torch.randint(0, 2 * padding + 1, (n, 1, 1), device=images.device, generator=generator)
+    left = torch.randint(0, 2 * padding + 1, (n, 1, 1), device=images.device, generator=generator)
+    rows = top + torch.arange(height, device=images.device).view(1, height, 1)
+    cols = left + torch.arange(width, device=images.device).view(1, 1, width)
+    batch = torch.arange(n, device=images.device).view(n, 1, 1)
+    # Advanced indexing around the channel slice gives (N, H, W, C); move channels back.
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def random_flip(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Mirror each image left-right with probability 1/2, one choice per image."""
+    chosen = torch.rand(len(images), device=images.device, generator=generator) < 0.5
+    return torch.where(chosen.view(-1, 1, 1, 1), images.flip(3), images)
+
+
+def normalize(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """Float images: uint8 scaled to [0, 1] (floats taken as already scaled), then standardised."""
+    scaled = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+    return (scaled - mean) / std
+
+
+def _mix(*numbers: int) -> int:
+    """One 63-bit seed from several integers (seed, epoch, rank), distinct for distinct tuples."""
+    value = 0
+    for number in numbers:
+        value = (value * 1_000_003 + number) % (2**63)
+    return value

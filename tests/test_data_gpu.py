@@ -1,0 +1,145 @@
+"""The device-resident path: whole splits on the Trainer's device, batched and augmented there (CPU here)."""
+
+from __future__ import annotations
+
+import torch
+
+from helpers import cli, last_value, read_metrics, run_dir
+from lit_classifier.data.gpu import DeviceBatches, EpochOrder, random_crop, random_flip
+
+MEAN, STD = (0.5,), (0.25,)
+
+
+def numbered_images(count: int, size: int = 6) -> torch.Tensor:
+    """uint8 images whose every pixel holds the image's own number: a batch says which it came from."""
+    return torch.arange(count, dtype=torch.uint8).view(count, 1, 1, 1).expand(count, 1, size, size).clone()
+
+
+def seen_numbers(images: torch.Tensor) -> list[int]:
+    """Undo the normalisation and read back each image's number (its centre pixel)."""
+    centre = images[:, 0, images.shape[2] // 2, images.shape[3] // 2]
+    return (centre * STD[0] + MEAN[0]).mul(255).round().long().tolist()
+
+
+def training_batches(count: int = 40, seed: int = 0, **options: int) -> DeviceBatches:
+    return DeviceBatches(
+        numbered_images(count),
+        torch.arange(count),
+        batch_size=8,
+        mean=MEAN,
+        std=STD,
+        train=True,
+        seed=seed,
+        **options,
+    )
+
+
+def epoch_labels(batches: DeviceBatches) -> list[int]:
+    return [label for _, labels in batches for label in labels.tolist()]
+
+
+def test_training_sees_every_sample_exactly_once_per_epoch_in_full_batches() -> None:
+    batches = training_batches(count=40)
+
+    sizes = [len(labels) for _, labels in batches]
+    labels = epoch_labels(batches)
+
+    assert sizes == [8] * 5 and len(batches) == 5
+    assert sorted(labels) == list(range(40))
+
+
+def test_images_travel_with_their_labels_and_are_normalised() -> None:
+    images, labels = next(iter(training_batches()))
+
+    assert images.shape == (8, 1, 6, 6) and images.dtype == torch.float32
+    assert labels.dtype == torch.int64
+    assert seen_numbers(images) == labels.tolist()
+    assert images.min() >= (0 - MEAN[0]) / STD[0] and images.max() <= (1 - MEAN[0]) / STD[0]
+
+
+def test_evaluation_keeps_order_and_the_last_partial_batch() -> None:
+    batches = DeviceBatches(numbered_images(19), torch.arange(19), batch_size=8, mean=MEAN, std=STD)
+
+    assert [len(labels) for _, labels in batches] == [8, 8, 3]
+    assert epoch_labels(batches) == list(range(19))
+
+
+def test_order_changes_every_epoch_and_repeats_for_the_same_seed() -> None:
+    first, again, other_seed = training_batches(seed=0), training_batches(seed=0), training_batches(seed=1)
+
+    epochs = [epoch_labels(first), epoch_labels(first)]
+    assert epochs[0] != epochs[1]
+    assert [epoch_labels(again), epoch_labels(again)] == epochs
+    assert epoch_labels(other_seed) != epochs[0]
+
+
+def test_set_epoch_replays_an_epoch_as_after_a_restart() -> None:
+    batches = training_batches()
+    orders = [epoch_labels(batches) for _ in range(3)]
+
+    restarted = training_batches()
+    restarted.sampler.set_epoch(2)  # what Lightning does when a run resumes at epoch 2
+
+    assert epoch_labels(restarted) == orders[2]
+
+
+def test_processes_get_disjoint_equal_shards_of_one_permutation() -> None:
+    shards = [EpochOrder(42, shuffle=True, seed=3, rank=rank, world_size=4).indices() for rank in range(4)]
+    evaluation = [EpochOrder(42, shuffle=False, rank=rank, world_size=4).indices() for rank in range(4)]
+
+    assert {len(shard) for shard in shards} == {10}  # the 2 left over are dropped: equal step counts
+    assert len(set(torch.cat(shards).tolist())) == 40
+    assert sorted(torch.cat(evaluation).tolist()) == list(range(42))  # evaluation keeps every sample
+
+
+def test_crop_and_flip_are_chosen_per_image() -> None:
+    same = torch.arange(36, dtype=torch.uint8).view(1, 1, 6, 6).expand(64, 1, 6, 6).contiguous()
+    generator = torch.Generator().manual_seed(0)
+
+    cropped = random_crop(same, padding=2, generator=generator)
+    flipped = random_flip(same, generator=generator)
+
+    assert cropped.shape == same.shape and cropped.dtype == torch.uint8
+    assert len(torch.unique(cropped, dim=0)) > 10  # many offsets in one batch, not one per batch
+    mirrored = (flipped == same.flip(3)).flatten(1).all(1)
+    assert 10 < int(mirrored.sum()) < 54
+    assert torch.equal(flipped[~mirrored], same[~mirrored])
+
+
+def test_crop_is_a_window_of_the_zero_padded_image() -> None:
+    image = torch.randint(1, 255, (1, 3, 5, 7), dtype=torch.uint8)
+    padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
+    windows = {
+        padded[0, :, top : top + 5, left : left + 7].numpy().tobytes()
+        for top in range(5)
+        for left in range(5)
+    }
+
+    crops = random_crop(image.expand(32, -1, -1, -1), padding=2, generator=torch.Generator().manual_seed(1))
+
+    assert all(crop.numpy().tobytes() in windows for crop in crops)
+
+
+def test_training_batches_are_augmented_when_asked() -> None:
+    plain = DeviceBatches(
+        torch.randint(0, 255, (16, 3, 8, 8), dtype=torch.uint8), torch.zeros(16), 16, (0.5,) * 3, (0.25,) * 3
+    )
+    augmented = DeviceBatches(
+        plain.images, plain.labels, 16, (0.5,) * 3, (0.25,) * 3, train=True, crop_padding=2, flip=True
+    )
+    augmented.sampler.shuffle = False  # same order as `plain`, so only the augmentation differs
+
+    (plain_images, _), (augmented_images, _) = next(iter(plain)), next(iter(augmented))
+
+    assert not torch.equal(plain_images, augmented_images)
+
+
+def test_digits_reach_the_same_accuracy_as_the_ordinary_loader() -> None:
+    settings = ["--trainer.max_epochs=3"]
+    ordinary = cli("fit", *settings)
+    resident = cli("fit", *settings, "--data.gpu_resident=true")
+
+    accuracies = [last_value(read_metrics(run_dir(run)), "val_acc") for run in (ordinary, resident)]
+    assert type(resident.trainer.train_dataloader).__name__ == "DeviceBatches"
+    assert min(accuracies) > 0.9
+    assert abs(accuracies[0] - accuracies[1]) < 0.03  # 270 validation images: 0.03 is about 8 of them
