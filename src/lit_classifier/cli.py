@@ -14,13 +14,21 @@ Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``)
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from lit_classifier.callbacks import EpochSummary, PredictionWriter, ProgressBar, RunPlots
+from lit_classifier.callbacks.interrupt import Interruption
+from lit_classifier.checkpointing import (
+    CheckpointError,
+    check_ckpt_path,
+    find_last_checkpoint,
+    use_atomic_checkpoints,
+)
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.module import ClassifierModule
+from lit_classifier.module import ClassCountError, ClassifierModule
 
 TRAINER_DEFAULTS = {
     "max_epochs": 8,  # the classic recipe's epoch count
@@ -52,6 +60,7 @@ class ClassifierCLI(LightningCLI):
         parser.add_lightning_class_args(ProgressBar, "progress_bar")
         parser.add_lightning_class_args(PredictionWriter, "predictions")
         parser.add_lightning_class_args(RunPlots, "plots")
+        parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
 
@@ -63,6 +72,11 @@ class ClassifierCLI(LightningCLI):
         config = self.config[self.subcommand]
         if config.get("weights_only") is None:
             config["weights_only"] = True
+        try:
+            check_ckpt_path(config.get("ckpt_path"))  # a typo fails now, not after the data is loaded
+        except CheckpointError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
 
     def instantiate_classes(self) -> None:
         """Build the classes; a value they reject ends the command with that one reason."""
@@ -73,6 +87,34 @@ class ClassifierCLI(LightningCLI):
             reason = _root_cause(error)
             print(f"error: invalid configuration: {reason}", file=sys.stderr)
             raise SystemExit(2) from error
+        use_atomic_checkpoints(self.trainer)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run it; a checkpoint that cannot be used ends the command with that one reason."""
+        config = self.config_init[subcommand]
+        try:
+            if config.get("ckpt_path") == "last":
+                config["ckpt_path"] = self._last_checkpoint(subcommand)
+            super()._run_subcommand(subcommand)
+        except (CheckpointError, ClassCountError) as error:
+            path = str(config.get("ckpt_path"))
+            print(f"error: {error}" if path in str(error) else f"error: {path}: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+
+    def _last_checkpoint(self, subcommand: str) -> str | None:
+        """``--ckpt_path last``: the newest last or interrupted checkpoint of the earlier runs."""
+        logger = self.trainer.logger
+        runs = Path(getattr(logger, "root_dir", None) or self.trainer.default_root_dir)
+        found = find_last_checkpoint(runs)
+        if found is None and subcommand != "fit":
+            raise CheckpointError(
+                f"--ckpt_path last: no last.ckpt or interrupted.ckpt under {runs}/*/checkpoints"
+            )
+        if found is None:
+            print(f"--ckpt_path last: no checkpoint under {runs} yet, so this is a new run")
+            return None
+        print(f"--ckpt_path last: {found}")
+        return str(found)
 
 
 def _root_cause(error: BaseException) -> BaseException:

@@ -23,6 +23,10 @@ from lit_classifier.models.heads import check_output_size, resize_head
 Batch = Sequence[Tensor]
 
 
+class ClassCountError(ValueError):
+    """The model (or its checkpoint) and the data disagree on the number of classes."""
+
+
 class ClassifierModule(L.LightningModule):
     """Trains, evaluates and predicts with any ``nn.Module`` that maps images to class logits.
 
@@ -121,7 +125,7 @@ class ClassifierModule(L.LightningModule):
         if self.num_classes is None:
             self.adopt_data(data_classes, datamodule.class_names, getattr(datamodule, "dims", None))
         elif self.num_classes != data_classes:
-            raise ValueError(
+            raise ClassCountError(
                 f"the model was built for {self.num_classes} classes but {type(datamodule).__name__} "
                 f"has {data_classes}: use a matching data set, or a model trained on this one"
             )
@@ -130,8 +134,9 @@ class ClassifierModule(L.LightningModule):
         """Refuse a checkpoint trained for another class count, before its weights are copied."""
         saved = checkpoint.get("hyper_parameters", {}).get("num_classes")
         if saved is not None and self.num_classes is not None and saved != self.num_classes:
-            raise ValueError(
-                f"the checkpoint was trained for {saved} classes but the data has {self.num_classes}"
+            raise ClassCountError(
+                f"the checkpoint was trained for {saved} classes but the data has {self.num_classes}: "
+                "use the data it was trained on, or fine-tune it with a fresh head"
             )
 
     def forward(self, images: Tensor) -> Tensor:

@@ -1,0 +1,109 @@
+"""Stop on SIGTERM or SIGINT with a resumable checkpoint, and say what a resume does.
+
+A scheduler's SIGTERM (pre-emption, ``kill``, a container stop) or a Ctrl+C should cost at most
+one step of work. Lightning turns SIGINT into a ``KeyboardInterrupt`` wherever the program happens
+to be (possibly between ``backward`` and the optimizer step) and, off SLURM, only *notes* a
+SIGTERM, then exits with code 0 without a checkpoint. Here both signals only set a flag; the end of
+the current training step saves ``interrupted.ckpt`` beside ``last.ckpt`` (a clean restart point
+Lightning knows how to resume from) and the run exits with ``128 + signal number`` (143 for
+SIGTERM, 130 for SIGINT), the shell convention for "killed by this signal".
+A second SIGINT stops at once, for the impatient.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
+
+INTERRUPTED_NAME = "interrupted.ckpt"
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class TrainingInterrupted(SystemExit):
+    """Raised after the checkpoint of an interrupted run is saved; its exit code is 128 + signal."""
+
+
+class Interruption(Callback):
+    """Saves ``interrupted.ckpt`` and exits non-zero when SIGTERM or SIGINT arrives during ``fit``.
+
+    Also prints, when a run resumes, where it resumes and what happens to a half-done epoch.
+    The signal handlers exist only while training runs (from ``on_train_start`` to teardown).
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Installed after Lightning registers its own SIGTERM handler, so this one wins.
+        self.received = None
+        for signum in _SIGNALS:
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.received == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl+C: stop now, without a checkpoint
+        self.received = signum
+        name = signal.Signals(signum).name
+        print(f"\nreceived {name}: saving a checkpoint at the end of this step", file=sys.stderr, flush=True)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if self.received is None:
+            return
+        path = checkpoint_folder(trainer) / INTERRUPTED_NAME
+        trainer.save_checkpoint(path)
+        name = signal.Signals(self.received).name
+        if trainer.is_global_zero:
+            print(
+                f"interrupted by {name} in epoch {trainer.current_epoch + 1}, batch {batch_idx + 1} "
+                f"(global step {trainer.global_step}): saved {path}\n"
+                f"resume with: lit-classifier fit <the same options> --ckpt_path {path}  "
+                "(or --ckpt_path last)",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise TrainingInterrupted(128 + self.received)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if trainer.state.fn != TrainerFn.FITTING:
+            return
+        progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+        done_in_epoch = int(progress.get("current", {}).get("processed", 0))
+        mid_epoch = done_in_epoch > 0 and not progress.get("is_last_batch", True)
+        epoch = int(checkpoint.get("epoch", 0)) + 1
+        step = checkpoint.get("global_step", 0)
+        if not mid_epoch:
+            where = f"after epoch {epoch}" if done_in_epoch else f"at the start of epoch {epoch}"
+            pl_module.print(f"resuming {where} (global step {step}): the run continues exactly")
+            return
+        pl_module.print(
+            f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step}). "
+            f"It runs only its remaining batches, taken from the start of that epoch's shuffled order, "
+            "so a few samples of this one epoch repeat and as many are not seen; later epochs are exact."
+        )
+
+
+def checkpoint_folder(trainer: L.Trainer) -> Path:
+    """Where the run's ``ModelCheckpoint`` writes (``.../version_N/checkpoints``)."""
+    callback = trainer.checkpoint_callback
+    folder = getattr(callback, "dirpath", None)
+    if folder is None:
+        folder = Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
+    return Path(folder)

@@ -1,0 +1,141 @@
+"""Checkpoint files that are never half-written, and loads that refuse anything but plain data.
+
+Lightning's ``TorchCheckpointIO`` writes through an fsspec transaction whose temporary file lives in
+the system's temp folder; when that is another file system the final move is a copy, so a process
+killed during it leaves a truncated ``last.ckpt``, and nothing is fsynced. ``AtomicCheckpointIO``
+writes a temporary file beside the target, fsyncs it and renames it over the target
+(``os.replace`` is atomic on POSIX and Windows): at every instant the target is either the old
+complete file or the new complete file. A kill during the write can leave a stray
+``.<name>.tmp-<pid>`` file behind, never a broken checkpoint.
+
+Loading wraps torch's terse errors into ones that name the file and say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from fsspec.utils import get_protocol
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: missing, unreadable, unsafe, or made for other data."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` with atomic local writes and clear load errors.
+
+    Remote paths (``s3://...``) keep Lightning's own writer.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None or not _is_local(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        atomic_save(checkpoint, Path(path))
+
+    def load_checkpoint(
+        self,
+        path: _PATH,
+        map_location: Callable | None = lambda storage, loc: storage,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
+        if not _is_local(path):
+            return super().load_checkpoint(path, map_location, weights_only)
+        return load_checkpoint_file(Path(path), map_location=map_location, weights_only=weights_only)
+
+
+def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with temporary.open("wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+
+
+def load_checkpoint_file(
+    path: Path,
+    map_location: Any = None,
+    weights_only: bool | None = True,
+) -> dict[str, Any]:
+    """``torch.load`` with errors that name the file: missing, truncated, or not plain data."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise CheckpointError(
+            f"refused to load {path}: it holds pickled objects other than plain data, which could run "
+            f"code when loaded ({first_line}). Checkpoints written by lit-classifier never do; if you "
+            "wrote this file yourself and trust it, pass --weights_only false"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
+        raise CheckpointError(
+            f"cannot read {path}: it is truncated or not a PyTorch checkpoint ({error})"
+        ) from error
+
+
+def _is_local(path: _PATH) -> bool:
+    return get_protocol(str(path)) in ("file", "local")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+#: ``ckpt_path`` values Lightning resolves itself rather than reading as a file name.
+SPECIAL_CKPT_PATHS = ("last", "best", "hpc")
+_RESUMABLE = re.compile(r"^(last(-v?\d+)?|interrupted)\.ckpt$")
+
+
+def check_ckpt_path(value: str | None) -> None:
+    """Fail before any work when ``--ckpt_path`` names a local file that is not there."""
+    if value is None or value in SPECIAL_CKPT_PATHS or value.startswith("registry") or not _is_local(value):
+        return
+    if not Path(value).is_file():
+        raise CheckpointError(f"checkpoint file not found: {value} (--ckpt_path)")
+
+
+def find_last_checkpoint(runs: Path) -> Path | None:
+    """The newest ``last.ckpt`` or ``interrupted.ckpt`` of any run under ``runs`` (``runs/lightning_logs``).
+
+    Lightning looks for ``--ckpt_path last`` only in the folder of the *new* run, which is always
+    empty with a versioned logger; this looks in the earlier runs, which is what resuming means.
+    """
+    candidates = [path for path in runs.glob("*/checkpoints/*.ckpt") if _RESUMABLE.match(path.name)]
+    return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)
+
+
+def use_atomic_checkpoints(trainer: L.Trainer) -> None:
+    """Give ``trainer`` the atomic writer, unless it was configured with a writer of its own."""
+    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+        trainer.strategy.checkpoint_io = AtomicCheckpointIO()

@@ -1,0 +1,82 @@
+"""Bad input gets one clear error naming what is wrong, before any work where it can.
+
+Bad values, unknown keys and wrong types are covered in test_cli.py; these are the checkpoint errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from helpers import FAST, cli, run_dir
+from lit_classifier.data.base import ClassificationDataModule
+
+
+class ThreeClassData(ClassificationDataModule):
+    """Random 8x8 gray images of three classes: data the digits checkpoints were not made for."""
+
+    @property
+    def class_names(self) -> list[str]:
+        return ["a", "b", "c"]
+
+    @property
+    def dims(self) -> tuple[int, int, int]:
+        return (1, 8, 8)
+
+    def default_num_workers(self) -> int:
+        return 0
+
+    def setup(self, stage: str | None = None) -> None:
+        generator = torch.Generator().manual_seed(self.seed)
+        images = torch.randn(24, 1, 8, 8, generator=generator)
+        labels = torch.arange(24) % 3
+        self.train_set = self.val_set = self.test_set = TensorDataset(images, labels)
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "predict"])
+def test_missing_checkpoint_file_is_named_before_any_work(
+    subcommand: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(subcommand, "--ckpt_path=runs/no_such/last.ckpt")
+
+    assert exit_info.value.code == 2
+    output = capsys.readouterr()
+    assert "error: checkpoint file not found: runs/no_such/last.ckpt" in output.err
+    assert not Path("runs").exists()  # nothing was set up, no run folder was made
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "predict"])
+def test_checkpoint_for_another_class_count_is_refused(
+    subcommand: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = run_dir(cli("fit", *FAST)) / "checkpoints" / "last.ckpt"
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli(subcommand, "--data=test_errors.ThreeClassData", f"--ckpt_path={checkpoint}")
+
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    # The command takes the class count from the checkpoint's hyperparameters, then meets the data.
+    assert f"error: {checkpoint}: the model was built for 10 classes but ThreeClassData has 3" in err
+
+
+def test_ckpt_path_last_without_any_run_is_an_error_outside_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("validate", "--ckpt_path=last")
+
+    assert exit_info.value.code == 2
+    assert (
+        "--ckpt_path last: no last.ckpt or interrupted.ckpt under runs/lightning_logs"
+        in capsys.readouterr().err
+    )
+
+
+def test_ckpt_path_last_without_any_run_starts_a_new_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    result = cli("fit", *FAST, "--ckpt_path=last")
+
+    assert result.trainer.current_epoch == 1
+    assert "no checkpoint under runs/lightning_logs yet, so this is a new run" in capsys.readouterr().out
