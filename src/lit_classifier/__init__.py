@@ -3,14 +3,25 @@
 >>> from lit_classifier import ClassifierModule, DigitsDataModule, train_model
 """
 
-from lit_classifier.data import ClassificationDataModule, DigitsDataModule
+from lit_classifier.data import (
+    CIFAR10DataModule,
+    CIFAR100DataModule,
+    ClassificationDataModule,
+    DigitsDataModule,
+    FashionMNISTDataModule,
+    MNISTDataModule,
+)
 from lit_classifier.module import ClassifierModule
 from lit_classifier.recipe import TrainingResult, train_model
 
 __all__ = [
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
     "ClassificationDataModule",
     "ClassifierModule",
     "DigitsDataModule",
+    "FashionMNISTDataModule",
+    "MNISTDataModule",
     "TrainingResult",
     "train_model",
 ]

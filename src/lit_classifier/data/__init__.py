@@ -2,5 +2,22 @@
 
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.digits import DigitsDataModule
+from lit_classifier.data.memory import InMemoryDataModule
+from lit_classifier.data.standard import (
+    CIFAR10DataModule,
+    CIFAR100DataModule,
+    DataFilesMissing,
+    FashionMNISTDataModule,
+    MNISTDataModule,
+)
 
-__all__ = ["ClassificationDataModule", "DigitsDataModule"]
+__all__ = [
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
+    "ClassificationDataModule",
+    "DataFilesMissing",
+    "DigitsDataModule",
+    "FashionMNISTDataModule",
+    "InMemoryDataModule",
+    "MNISTDataModule",
+]

@@ -1,0 +1,83 @@
+"""Tiny data sets in the real on-disk formats, written into a test's folder.
+
+MNIST's idx files (what torchvision reads after gunzipping the download), CIFAR's python pickle
+batches, and a folder of PNG and JPEG images with one corrupt and one truncated file.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An idx file (LeCun's format): magic with the type code 0x08 (uint8) and the rank, then the
+    dimensions as big-endian int32, then the bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def class_pattern_images(labels: np.ndarray, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    """Noisy uint8 images whose brightness depends on the label, so a network can learn them."""
+    rng = np.random.default_rng(seed)
+    base = (labels.astype(np.float64) * 20 + 30).reshape(-1, *([1] * len(shape)))
+    return np.clip(base + rng.normal(0, 10, (len(labels), *shape)), 0, 255).astype(np.uint8)
+
+
+def write_mnist(
+    data_dir: Path, folder: str = "MNIST", train: int = 60, test: int = 20, labels_max: int = 10
+) -> Path:
+    """MNIST-format files for ``train`` + ``test`` 28x28 images under ``data_dir/<folder>/raw``."""
+    raw = data_dir / folder / "raw"
+    for prefix, count in (("train", train), ("t10k", test)):
+        labels = np.arange(count) % labels_max
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", class_pattern_images(labels, (28, 28)))
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return raw
+
+
+def _write_pickle(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        pickle.dump(content, file, protocol=2)
+
+
+def _cifar_rows(labels: np.ndarray) -> np.ndarray:
+    """(N, 3072) uint8 rows: the red plane, then green, then blue, each 32x32 row-major."""
+    return class_pattern_images(labels, (3, 32, 32)).reshape(len(labels), 3072)
+
+
+def write_cifar10(data_dir: Path, per_batch: int = 10, test: int = 20) -> Path:
+    """``cifar-10-batches-py``: five training batches, a test batch and ``batches.meta``."""
+    folder = data_dir / "cifar-10-batches-py"
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    for i in range(1, 6):
+        labels = (np.arange(per_batch) + i) % 10
+        _write_pickle(folder / f"data_batch_{i}", {"data": _cifar_rows(labels), "labels": labels.tolist()})
+    labels = np.arange(test) % 10
+    _write_pickle(folder / "test_batch", {"data": _cifar_rows(labels), "labels": labels.tolist()})
+    _write_pickle(folder / "batches.meta", {"label_names": names, "num_cases_per_batch": per_batch})
+    return folder
+
+
+def write_cifar100(data_dir: Path, train: int = 50, test: int = 20) -> Path:
+    """``cifar-100-python``: ``train``, ``test`` (fine and coarse labels) and ``meta``."""
+    folder = data_dir / "cifar-100-python"
+    for name, count in (("train", train), ("test", test)):
+        fine = np.arange(count) % 100
+        content = {
+            "data": _cifar_rows(fine % 10),
+            "fine_labels": fine.tolist(),
+            "coarse_labels": (fine // 5).tolist(),
+        }
+        _write_pickle(folder / name, content)
+    meta = {
+        "fine_label_names": [f"class_{i:02d}" for i in range(100)],
+        "coarse_label_names": [f"super_{i}" for i in range(20)],
+    }
+    _write_pickle(folder / "meta", meta)
+    return folder

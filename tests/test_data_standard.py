@@ -1,0 +1,121 @@
+"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 from tiny files in their real on-disk formats."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from data_files import write_cifar10, write_cifar100, write_mnist
+from helpers import FAST, cli, run_dir
+from lit_classifier import CIFAR10DataModule, CIFAR100DataModule, FashionMNISTDataModule, MNISTDataModule
+from lit_classifier.data import DataFilesMissing
+
+REPO = Path(__file__).resolve().parents[1]
+
+# config file, data module, writer of its files, number of classes
+SETS: list[tuple[str, type, Callable[[Path], Path], int]] = [
+    ("mnist", MNISTDataModule, write_mnist, 10),
+    ("fashion_mnist", FashionMNISTDataModule, lambda root: write_mnist(root, "FashionMNIST"), 10),
+    ("cifar10", CIFAR10DataModule, write_cifar10, 10),
+    ("cifar100", CIFAR100DataModule, write_cifar100, 100),
+]
+TINY = ["--data.batch_size=8", "--data.num_workers=0"]
+
+
+@pytest.mark.parametrize(("config", "module", "write", "classes"), SETS, ids=[s[0] for s in SETS])
+def test_fit_with_the_sets_config_trains_on_files_in_the_real_format(
+    tmp_path: Path, config: str, module: type, write: Callable[[Path], Path], classes: int
+) -> None:
+    write(tmp_path / "data")
+
+    result = cli("fit", "--config", str(REPO / "configs" / f"{config}.yaml"), *TINY, *FAST)
+
+    assert isinstance(result.datamodule, module)
+    assert result.trainer.global_step == 3
+    hparams = torch.load(run_dir(result) / "checkpoints" / "last.ckpt", weights_only=True)["hyper_parameters"]
+    assert hparams["num_classes"] == classes
+    assert hparams["class_names"] == result.datamodule.class_names
+
+
+@pytest.mark.parametrize("config", ["mnist", "cifar10"])
+def test_gpu_resident_flag_trains_from_device_batches(tmp_path: Path, config: str) -> None:
+    (write_mnist if config == "mnist" else write_cifar10)(tmp_path / "data")
+
+    result = cli(
+        "fit", "--config", str(REPO / "configs" / f"{config}.yaml"), *TINY, *FAST, "--data.gpu_resident=true"
+    )
+
+    assert type(result.trainer.train_dataloader).__name__ == "DeviceBatches"
+    assert result.trainer.global_step == 3
+
+
+def test_validation_is_carved_from_training_with_a_fixed_seed_and_test_is_the_official_split(
+    tmp_path: Path,
+) -> None:
+    write_mnist(tmp_path, train=100, test=30)
+    first, again, other = (MNISTDataModule(str(tmp_path), val_fraction=0.2, seed=s) for s in (0, 0, 1))
+    for data in (first, again, other):
+        data.setup("fit")
+
+    train, val, test = (first.splits[name] for name in ("train", "val", "test"))
+    assert (len(train.labels), len(val.labels), len(test.labels)) == (80, 20, 30)
+    assert torch.equal(val.images, again.splits["val"].images)
+    assert not torch.equal(val.images, other.splits["val"].images)
+    # No validation image is also a training image (each tiny image is unique: noise).
+    assert not (val.images.flatten(1)[:, None] == train.images.flatten(1)[None]).all(-1).any()
+
+
+def test_images_are_normalised_and_cifar_training_is_augmented(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    data = CIFAR10DataModule(str(tmp_path), batch_size=40, num_workers=0, seed=0)
+    data.setup("fit")
+
+    val_images, _ = next(iter(data.val_dataloader()))
+    torch.manual_seed(0)
+    first = data.train_set[0][0]  # type: ignore[index]
+    crops = [data.train_set[0][0] for _ in range(8)]  # type: ignore[index]
+
+    assert val_images.shape[1:] == (3, 32, 32) and val_images.dtype == torch.float32
+    assert val_images.abs().max() < 5
+    assert any(not torch.equal(first, crop) for crop in crops)  # random crop and flip per sample
+    assert data.dims == (3, 32, 32)
+    assert data.class_names[:3] == ["airplane", "automobile", "bird"]  # read from batches.meta
+
+
+def test_mnist_loader_defaults_keep_the_set_in_the_main_process(tmp_path: Path) -> None:
+    assert MNISTDataModule(str(tmp_path)).num_workers == 0  # no augmentation: normalised once, in memory
+    assert CIFAR10DataModule(str(tmp_path)).num_workers >= 1  # per-sample augmentation: workers
+
+
+def test_missing_files_without_download_name_what_was_expected_where(tmp_path: Path) -> None:
+    data = CIFAR10DataModule(str(tmp_path / "nowhere"), download=False)
+
+    with pytest.raises(DataFilesMissing) as error:
+        data.setup("fit")
+
+    message = str(error.value)
+    assert "download is off" in message
+    assert str(tmp_path / "nowhere" / "cifar-10-batches-py" / "data_batch_1") in message
+    assert "test_batch" in message and "--data.download true" in message
+
+
+@pytest.mark.parametrize("module", [MNISTDataModule, CIFAR100DataModule])
+def test_offline_download_fails_with_the_file_list_not_a_network_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: type
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)  # as on a machine without network
+
+    with pytest.raises(DataFilesMissing) as error:
+        cli("fit", f"--data={module.__module__}.{module.__name__}", f"--data.data_dir={tmp_path}", *FAST)
+
+    message = str(error.value)
+    assert "the download failed" in message and "these files are missing" in message
+    assert str(tmp_path / module.folder) in message
+    assert error.value.__cause__ is None and error.value.__suppress_context__  # no chained trace
