@@ -83,17 +83,25 @@ def load_checkpoint_file(
         raise CheckpointError(f"checkpoint file not found: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except pickle.UnpicklingError as error:
+    except Exception as error:
+        problem = explain_load_error(path, error)
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def explain_load_error(path: Path, error: BaseException) -> CheckpointError | None:
+    """The clear version of torch's error for a file that is not plain data, or not a checkpoint."""
+    if isinstance(error, pickle.UnpicklingError):
         first_line = str(error).strip().splitlines()[0]
-        raise CheckpointError(
+        return CheckpointError(
             f"refused to load {path}: it holds pickled objects other than plain data, which could run "
             f"code when loaded ({first_line}). Checkpoints written by lit-classifier never do; if you "
             "wrote this file yourself and trust it, pass --weights_only false"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(
-            f"cannot read {path}: it is truncated or not a PyTorch checkpoint ({error})"
-        ) from error
+        )
+    if isinstance(error, (RuntimeError, EOFError, zipfile.BadZipFile)):
+        return CheckpointError(f"cannot read {path}: it is truncated or not a PyTorch checkpoint ({error})")
+    return None
 
 
 def _is_local(path: _PATH) -> bool:

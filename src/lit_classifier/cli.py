@@ -14,6 +14,7 @@ Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``)
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -24,6 +25,7 @@ from lit_classifier.callbacks.interrupt import Interruption
 from lit_classifier.checkpointing import (
     CheckpointError,
     check_ckpt_path,
+    explain_load_error,
     find_last_checkpoint,
     use_atomic_checkpoints,
 )
@@ -63,6 +65,19 @@ class ClassifierCLI(LightningCLI):
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning reads ``--ckpt_path``'s hyperparameters first: put its load errors in clear words."""
+        try:
+            super()._parse_ckpt_path()
+        except Exception as error:
+            problem = explain_load_error(
+                Path(str(self.config[self.config.subcommand].get("ckpt_path"))), error
+            )
+            if problem is None:
+                raise
+            print(f"error: {problem}", file=sys.stderr)
+            raise SystemExit(2) from error
 
     def before_instantiate_classes(self) -> None:
         # Every checkpoint this command loads (`--ckpt_path`) is read as plain data, so a planted
@@ -131,17 +146,20 @@ def run(
     ``cli_class`` and ``subcommands=False`` serve other commands built on the same options
     (``lit-classifier-lr-find``): they get the configured model, data and Trainer without a run.
     """
-    return cli_class(
-        ClassifierModule,
-        ClassificationDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        trainer_defaults=TRAINER_DEFAULTS,
-        seed_everything_default=0,  # the same command gives the same run
-        auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
-        run=subcommands,
-        args=args,
-    )
+    with warnings.catch_warnings():
+        # In a notebook sys.argv holds the kernel's own arguments; `args` is what counts here.
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        return cli_class(
+            ClassifierModule,
+            ClassificationDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            trainer_defaults=TRAINER_DEFAULTS,
+            seed_everything_default=0,  # the same command gives the same run
+            auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
+            run=subcommands,
+            args=args,
+        )
 
 
 def main(args: ArgsType = None) -> None:

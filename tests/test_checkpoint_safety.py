@@ -1,0 +1,123 @@
+"""Checkpoint files are never half-written, and a file that would run code is never loaded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import FAST, cli, run_dir
+from lit_classifier.checkpointing import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
+
+# A `fit` whose second write of last.ckpt stops half-way and hangs, as if the machine died there.
+# The hook lives here, in the test, not in the package.
+HANGING_SECOND_LAST_SAVE = textwrap.dedent(
+    """
+    import io, sys, time, torch
+    from lit_classifier.cli import main
+
+    real_save, last_saves = torch.save, []
+
+    def save(obj, file, *args, **kwargs):
+        if "last.ckpt" in getattr(file, "name", ""):
+            last_saves.append(file.name)
+        if len(last_saves) < 2:
+            return real_save(obj, file, *args, **kwargs)
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        file.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        file.flush()
+        print("HALF-WRITTEN", flush=True)
+        time.sleep(120)
+
+    torch.save = save
+    main(sys.argv[1:])
+    """
+)
+
+
+class Payload:
+    """Unpickling this creates the file ``marker``: a stand-in for any code an attacker could run."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (exec, ("open('marker', 'w').close()",))
+
+
+def test_killed_while_writing_leaves_the_previous_last_checkpoint_intact(tmp_path: Path) -> None:
+    args = ["fit", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1"]
+    args += ["--trainer.max_epochs=3", "--plots.enabled=false"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", HANGING_SECOND_LAST_SAVE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert any("HALF-WRITTEN" in line for line in process.stdout)  # stops reading at the marker
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()  # a no-op after the SIGKILL; stops the process if an assertion failed
+        process.wait(timeout=60)
+
+    folder = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints"
+    stray = [path.name for path in folder.iterdir() if ".tmp-" in path.name]
+    assert stray == [f".last.ckpt.tmp-{process.pid}"]  # the kill did land mid-write
+    checkpoint = torch.load(folder / "last.ckpt", weights_only=True)
+    assert checkpoint["epoch"] == 0  # still the complete file of epoch 1
+    assert checkpoint["global_step"] == 2
+
+
+def test_atomic_save_writes_the_whole_file_and_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "checkpoints" / "last.ckpt"
+    io = AtomicCheckpointIO()
+
+    io.save_checkpoint({"step": torch.tensor(1)}, target)
+    io.save_checkpoint({"step": torch.tensor(2)}, target)
+
+    assert os.listdir(target.parent) == ["last.ckpt"]
+    assert io.load_checkpoint(target, weights_only=True)["step"] == 2
+
+
+def test_checkpoint_that_would_run_code_is_refused_and_the_code_does_not_run(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    planted = Path("planted.ckpt")
+    torch.save({"state_dict": {}, "hyper_parameters": {"x": Payload()}}, planted)
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("validate", f"--ckpt_path={planted}")
+
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: refused to load {planted}: it holds pickled objects other than plain data" in err
+    assert "--weights_only false" in err
+    assert not Path("marker").exists()
+
+
+def test_truncated_checkpoint_is_named_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    complete = run_dir(cli("fit", *FAST)) / "checkpoints" / "last.ckpt"
+    truncated = Path("truncated.ckpt")
+    truncated.write_bytes(complete.read_bytes()[:1000])
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("test", f"--ckpt_path={truncated}")
+
+    assert exit_info.value.code == 2
+    message = f"error: cannot read {truncated}: it is truncated or not a PyTorch checkpoint"
+    assert message in capsys.readouterr().err
+
+
+def test_python_loader_refuses_the_payload_too() -> None:
+    planted = Path("planted.ckpt")
+    torch.save({"payload": Payload()}, planted)
+
+    with pytest.raises(CheckpointError, match=r"refused to load planted\.ckpt"):
+        load_checkpoint_file(planted)
+    assert not Path("marker").exists()
