@@ -25,6 +25,7 @@ from lit_classifier.callbacks.interrupt import Interruption
 from lit_classifier.checkpointing import (
     CheckpointError,
     check_ckpt_path,
+    explain_load_error,
     find_last_checkpoint,
     use_atomic_checkpoints,
 )
@@ -64,6 +65,19 @@ class ClassifierCLI(LightningCLI):
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
+
+    def _parse_ckpt_path(self) -> None:
+        """Lightning reads ``--ckpt_path``'s hyperparameters first: put its load errors in clear words."""
+        try:
+            super()._parse_ckpt_path()
+        except Exception as error:
+            problem = explain_load_error(
+                Path(str(self.config[self.config.subcommand].get("ckpt_path"))), error
+            )
+            if problem is None:
+                raise
+            print(f"error: {problem}", file=sys.stderr)
+            raise SystemExit(2) from error
 
     def before_instantiate_classes(self) -> None:
         # Every checkpoint this command loads (`--ckpt_path`) is read as plain data, so a planted
