@@ -11,6 +11,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -81,3 +82,29 @@ def write_cifar100(data_dir: Path, train: int = 50, test: int = 20) -> Path:
     }
     _write_pickle(folder / "meta", meta)
     return folder
+
+
+def write_image_folder(
+    root: Path, classes: tuple[str, ...] = ("cat", "dog", "fish"), per_class: int = 6
+) -> Path:
+    """``root/<class>/<n>.png|.jpg``: small images of varied sizes and formats, coloured by class."""
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for n in range(per_class):
+            height, width = 16 + 4 * (n % 3), 20 - 2 * (n % 2)
+            pixels = np.zeros((height, width, 3)) + 40
+            pixels[..., label % 3] = 200
+            pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{n:03d}.{'png' if n % 2 else 'jpg'}")
+    return root
+
+
+def add_bad_images(root: Path) -> tuple[Path, Path]:
+    """A corrupt file (not an image at all) and a truncated one (a JPEG cut in half)."""
+    corrupt = root / "cat" / "corrupt.png"
+    corrupt.write_bytes(b"this is not an image" * 10)
+    whole = sorted((root / "dog").glob("*.jpg"))[0].read_bytes()
+    truncated = root / "dog" / "truncated.jpg"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    return corrupt, truncated

@@ -9,6 +9,7 @@ from lit_classifier.data import (
     ClassificationDataModule,
     DigitsDataModule,
     FashionMNISTDataModule,
+    ImageFolderDataModule,
     MNISTDataModule,
 )
 from lit_classifier.module import ClassifierModule
@@ -21,6 +22,7 @@ __all__ = [
     "ClassifierModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "ImageFolderDataModule",
     "MNISTDataModule",
     "TrainingResult",
     "train_model",

@@ -2,6 +2,7 @@
 
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.digits import DigitsDataModule
+from lit_classifier.data.folder import ImageFolderDataModule
 from lit_classifier.data.memory import InMemoryDataModule
 from lit_classifier.data.standard import (
     CIFAR10DataModule,
@@ -18,6 +19,7 @@ __all__ = [
     "DataFilesMissing",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "ImageFolderDataModule",
     "InMemoryDataModule",
     "MNISTDataModule",
 ]
