@@ -1,0 +1,62 @@
+"""Labels and heads that do not fit the data fail before the first step, saying what and where."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_files import write_cifar10, write_idx, write_mnist
+from helpers import FAST, cli
+from lit_classifier.data.labels import check_labels
+
+
+def test_a_label_beyond_the_class_count_in_mnist_files_names_the_value_split_and_files(
+    tmp_path: Path,
+) -> None:
+    raw = write_mnist(tmp_path)
+    write_idx(raw / "train-labels-idx1-ubyte", np.array([3] * 59 + [12]))
+
+    with pytest.raises(ValueError, match="label 12 of sample") as error:
+        cli("fit", "--data=lit_classifier.MNISTDataModule", f"--data.data_dir={tmp_path}", *FAST)
+
+    assert "split of MNISTDataModule (the training files in " + str(raw) in str(error.value)
+    assert "outside [0, 10)" in str(error.value)
+
+
+def test_a_negative_label_in_a_cifar_test_batch_is_reported_for_the_test_split(tmp_path: Path) -> None:
+    folder = write_cifar10(tmp_path)
+
+    batch = pickle.loads((folder / "test_batch").read_bytes())
+    batch["labels"][5] = -1
+    (folder / "test_batch").write_bytes(pickle.dumps(batch))
+
+    with pytest.raises(ValueError, match=r"label -1 of sample 5 in the test split of CIFAR10DataModule"):
+        cli("fit", "--data=lit_classifier.CIFAR10DataModule", f"--data.data_dir={tmp_path}", *FAST)
+
+
+def test_check_labels_accepts_every_class_and_rejects_the_first_outsider() -> None:
+    check_labels(torch.arange(10), 10, "here")
+
+    with pytest.raises(ValueError, match=r"label 10 of sample 2 in here is outside \[0, 10\)"):
+        check_labels(torch.tensor([0, 9, 10, 11]), 10, "here")
+
+
+def test_a_model_built_for_another_class_count_stops_the_command_naming_both(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", "--model.init_args.num_classes=5", *FAST)
+
+    assert exit_info.value.code == 2
+    assert "the model was built for 5 classes but DigitsDataModule has 10" in capsys.readouterr().err
+
+
+def test_a_network_whose_output_does_not_match_the_classes_fails_before_training() -> None:
+    with pytest.raises(
+        ValueError, match=r"Flatten outputs shape \(2, 64\) for a batch of 2, but the data has 10"
+    ):
+        cli("fit", "--model.model=torch.nn.Flatten", *FAST)
