@@ -9,7 +9,7 @@ mode switching and the epoch loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -18,7 +18,9 @@ from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor, nn
 
 from lit_classifier.metrics import StageMetrics
+from lit_classifier.models.finetune import parameter_groups, scale_learning_rates, set_backbone_trainable
 from lit_classifier.models.heads import check_output_size, resize_head
+from lit_classifier.optim import scheduler_config
 
 Batch = Sequence[Tensor]
 
@@ -46,7 +48,15 @@ class ClassifierModule(L.LightningModule):
         weight_decay: L2 penalty of the default SGD optimizer.
         label_smoothing: passed to ``nn.CrossEntropyLoss``.
         optimizer: any ``torch.optim`` optimizer by class path; replaces the default SGD.
-        scheduler: any ``torch.optim.lr_scheduler`` by class path, stepped once per epoch.
+        scheduler: any ``torch.optim.lr_scheduler`` by class path (or ``lit_classifier.optim``'s);
+            one that takes ``total_steps`` (``OneCycleLR``, ``WarmupCosineLR``) gets the run's
+            step count from the Trainer.
+        scheduler_interval: step the scheduler every ``"step"`` or every ``"epoch"``; by default,
+            schedules sized in steps step every step and the others every epoch.
+        freeze_backbone_epochs: train only the head (the final linear layer) for this many
+            epochs, then everything: fine-tuning a pretrained network without wrecking it.
+        backbone_lr_scale: the backbone's learning rate as a fraction of the head's (e.g. 0.1
+            when fine-tuning); 1 keeps one parameter group.
     """
 
     train_metrics: StageMetrics
@@ -65,9 +75,16 @@ class ClassifierModule(L.LightningModule):
         label_smoothing: float = 0.0,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: Literal["epoch", "step"] | None = None,
+        freeze_backbone_epochs: int = 0,
+        backbone_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         _check_options(lr, momentum, weight_decay, label_smoothing)
+        if freeze_backbone_epochs < 0:
+            raise ValueError(f"freeze_backbone_epochs must be non-negative, got {freeze_backbone_epochs}")
+        if not backbone_lr_scale > 0:
+            raise ValueError(f"backbone_lr_scale must be positive, got {backbone_lr_scale}")
         # Through LightningCLI the hyperparameters are the config itself (plain dicts with class
         # paths, so `load_from_checkpoint` rebuilds the network); from Python the objects are left
         # out so that checkpoints hold plain data and load with `weights_only=True`.
@@ -79,6 +96,9 @@ class ClassifierModule(L.LightningModule):
         self.weight_decay = weight_decay
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.freeze_backbone_epochs = freeze_backbone_epochs
+        self.backbone_lr_scale = backbone_lr_scale
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.num_classes: int | None = None
         self.class_names: list[str] = []
@@ -170,6 +190,10 @@ class ClassifierModule(L.LightningModule):
         metrics.update(loss, logits, targets)
         return loss
 
+    def on_train_epoch_start(self) -> None:
+        if self.freeze_backbone_epochs:
+            set_backbone_trainable(self.model, self.current_epoch >= self.freeze_backbone_epochs)
+
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_metrics)
 
@@ -187,18 +211,26 @@ class ClassifierModule(L.LightningModule):
         self.log_dict({f"{stage}_{name}": value for name, value in values.items()}, sync_dist=False)
 
     def configure_optimizers(self) -> Any:
+        groups = parameter_groups(self, self.model, self.backbone_lr_scale)
         if self.optimizer_factory is None:
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                self.parameters(),
+                groups,
                 lr=self.lr,
                 momentum=self.momentum,
                 weight_decay=self.weight_decay,
             )
         else:
-            optimizer = self.optimizer_factory(self.parameters())
+            optimizer = self.optimizer_factory(groups)
+        scale_learning_rates(optimizer)  # the backbone's share of the head's rate
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+        config = scheduler_config(
+            self.scheduler_factory,
+            optimizer,
+            lambda: self.trainer.estimated_stepping_batches,  # only asked of step-sized schedules
+            self.scheduler_interval,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": config}
 
 
 def _check_options(

@@ -1,0 +1,107 @@
+"""Learning-rate schedules and the glue that gives them what they need from the Trainer.
+
+Any ``torch.optim.lr_scheduler`` class works as ``ClassifierModule(scheduler=...)``. Schedules
+sized in optimizer steps (``OneCycleLR``, ``WarmupCosineLR``) need the run's total step count,
+which only the Trainer knows; ``scheduler_config`` passes it (``trainer.estimated_stepping_batches``)
+to any scheduler that takes ``total_steps`` and was not given one, and steps such schedules after
+every optimizer step rather than every epoch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Literal
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+Interval = Literal["epoch", "step"]
+
+
+class WarmupCosineLR(LambdaLR):
+    """Linear warm-up from 0 to the optimizer's learning rate, then cosine decay, per step.
+
+    Args:
+        optimizer: the wrapped optimizer.
+        total_steps: optimizer steps of the whole run; ``ClassifierModule`` fills it in from the
+            Trainer when it is left out.
+        warmup_fraction: share of the steps spent warming up (0.05: enough to keep a large
+            learning rate from wrecking batch-norm statistics in the first steps).
+        min_lr_fraction: the final learning rate, as a fraction of the peak.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        total_steps: int | None = None,
+        warmup_fraction: float = 0.05,
+        min_lr_fraction: float = 0.0,
+    ) -> None:
+        if total_steps is None or total_steps < 1:
+            raise ValueError(
+                f"WarmupCosineLR needs total_steps >= 1, got {total_steps} (ClassifierModule fills "
+                "it in from the Trainer's estimated_stepping_batches)"
+            )
+        if not 0 <= warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
+        self.total_steps = total_steps
+        self.warmup_steps = round(warmup_fraction * total_steps)
+        self.min_lr_fraction = min_lr_fraction
+        super().__init__(optimizer, self.factor)
+
+    def factor(self, step: int) -> float:
+        """The learning rate after ``step`` optimizer steps, as a fraction of the peak."""
+        if step < self.warmup_steps:
+            return (step + 1) / (self.warmup_steps + 1)
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return self.min_lr_fraction + (1 - self.min_lr_fraction) * cosine
+
+
+SchedulerFactory = Callable[..., LRScheduler]
+
+
+def scheduler_config(
+    factory: SchedulerFactory,
+    optimizer: Optimizer,
+    total_steps: Callable[[], int | float],
+    interval: Interval | None = None,
+) -> dict[str, Any]:
+    """Build the scheduler and Lightning's ``lr_scheduler`` config for it.
+
+    Args:
+        factory: the scheduler class, or a ``functools.partial`` of one (what the command line
+            builds from ``--model.scheduler``).
+        total_steps: called only when the scheduler takes ``total_steps`` and was not given one.
+        interval: ``"step"`` or ``"epoch"``; ``None`` steps schedules sized in steps (those that
+            take ``total_steps``) every step, and the others every epoch.
+    """
+    sized_in_steps = "total_steps" in _parameters(factory)
+    kwargs: dict[str, Any] = {}
+    if sized_in_steps and _given(factory, "total_steps") is None:
+        kwargs["total_steps"] = int(total_steps())
+    scheduler = factory(optimizer, **kwargs)
+    return {"scheduler": scheduler, "interval": interval or ("step" if sized_in_steps else "epoch")}
+
+
+def _target(factory: SchedulerFactory) -> Callable[..., Any]:
+    """The class behind a factory: a class itself, ``partial(cls, ...)``, or jsonargparse's partial."""
+    target: Callable[..., Any] = factory
+    while isinstance(target, partial):
+        classes = [arg for arg in target.args if inspect.isclass(arg)]
+        target = classes[0] if not inspect.isclass(target.func) and classes else target.func
+    return target
+
+
+def _parameters(factory: SchedulerFactory) -> set[str]:
+    try:
+        return set(inspect.signature(_target(factory)).parameters)
+    except (TypeError, ValueError):  # a builtin or an object without a signature
+        return set()
+
+
+def _given(factory: SchedulerFactory, name: str) -> Any:
+    return factory.keywords.get(name) if isinstance(factory, partial) else None
