@@ -30,9 +30,12 @@ class RunPlots(Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dry_run = getattr(trainer, "fast_dev_run", False)
-        if not self.enabled or dry_run or not trainer.is_global_zero or trainer.log_dir is None:
+        if not self.enabled or dry_run:
             return
-        folder = Path(trainer.log_dir)
+        log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask, or rank 0 waits
+        if not trainer.is_global_zero or log_dir is None:
+            return
+        folder = Path(log_dir)
         for logger in trainer.loggers:
             logger.save()  # the CSV logger buffers rows; the curves read them from its file
         metrics_csv = folder / "metrics.csv"

@@ -34,18 +34,51 @@ class PredictionWriter(BasePredictionWriter):
         predictions: Sequence[Any],
         batch_indices: Sequence[Any],
     ) -> None:
-        if not trainer.is_global_zero or not predictions:
+        # Every process takes part in the gather and in `log_dir` (a broadcast), or rank 0 waits forever.
+        rows = gather_in_input_order(trainer, predictions, batch_indices)
+        folder = Path(trainer.log_dir or ".")
+        if not trainer.is_global_zero or rows is None:
             return
-        probabilities = torch.cat([p.float().cpu() for p in predictions])
+        indices, probabilities = rows
         names = [str(name) for name in getattr(pl_module, "class_names", range(probabilities.shape[1]))]
         k = min(self.top_k, probabilities.shape[1])
         top_p, top_i = probabilities.topk(k, dim=1)
-        self.path = Path(trainer.log_dir or ".") / self.filename
+        self.path = folder / self.filename
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(["index", "prediction", "probability", *[f"top{i + 1}" for i in range(k)]])
-            for index, (p, i) in enumerate(zip(top_p.tolist(), top_i.tolist(), strict=True)):
+            for index, p, i in zip(indices.tolist(), top_p.tolist(), top_i.tolist(), strict=True):
                 ranked = [f"{names[c]}:{q:.4f}" for c, q in zip(i, p, strict=True)]
                 writer.writerow([index, names[i[0]], f"{p[0]:.6f}", *ranked])
         pl_module.print(f"wrote {len(probabilities)} predictions to {self.path}")
+
+
+def gather_in_input_order(
+    trainer: L.Trainer, predictions: Sequence[Any], batch_indices: Sequence[Any]
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The predict set's indices and probabilities from all processes, sorted by index, on rank 0.
+
+    Under DDP each process predicts its own shard; Lightning records the dataset index of every
+    sample it predicts. Other ranks get ``None``, as does rank 0 when nothing was predicted.
+    """
+    flat = [int(i) for batch in (batch_indices[0] if batch_indices else []) for i in batch]
+    probabilities = torch.cat([p.float().cpu() for p in predictions]) if predictions else None
+    count = 0 if probabilities is None else len(probabilities)
+    if len(flat) != count:  # a loader whose indices Lightning cannot track: the order is the input's
+        if trainer.world_size > 1:
+            raise RuntimeError(
+                "predict on several processes needs a DataLoader over a sized dataset, so that each "
+                "prediction's index is known; predict on one process (--trainer.devices=1)"
+            )
+        flat = list(range(count))
+    parts: list[Any] = [(flat, probabilities)]
+    if trainer.world_size > 1 and torch.distributed.is_initialized():
+        parts = [None] * trainer.world_size if trainer.is_global_zero else []
+        torch.distributed.gather_object((flat, probabilities), parts if trainer.is_global_zero else None)
+    found = [(torch.tensor(i, dtype=torch.long), p) for i, p in parts if p is not None]
+    if not trainer.is_global_zero or not found:
+        return None
+    indices = torch.cat([i for i, _ in found])
+    order = indices.argsort()
+    return indices[order], torch.cat([p for _, p in found])[order]

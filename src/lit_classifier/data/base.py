@@ -9,6 +9,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lit_classifier.data.sampling import distributed_sampler, process_grid
+
 
 class ClassificationDataModule(L.LightningDataModule, ABC):
     """Base of the data modules: the command line links ``num_classes``, ``class_names`` and
@@ -18,7 +20,8 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
     ``predict_set``, which defaults to the test split).
 
     Args:
-        batch_size: images per training step (and per evaluation step).
+        batch_size: images per training (and evaluation) step of each process: with several
+            processes (DDP) one optimizer step sees ``batch_size`` x the number of processes.
         num_workers: DataLoader worker processes; ``None`` picks the subclass's default (in-memory
             sets load fastest in the main process, files from disk want workers).
         seed: seed of the train/val split and of the training shuffle order.
@@ -60,32 +63,38 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         return self.test_set
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.train_set, "train"), train=True)
+        return self._loader(self._require(self.train_set, "train"), split="train")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.val_set, "val"), train=False)
+        return self._loader(self._require(self.val_set, "val"), split="val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.test_set, "test"), train=False)
+        return self._loader(self._require(self.test_set, "test"), split="test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.predict_set, "predict"), train=False)
+        return self._loader(self._require(self.predict_set, "predict"), split="predict")
 
     def _require(self, dataset: Dataset | None, split: str) -> Dataset:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__} has no {split} split: call setup() first")
         return dataset
 
-    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, split: str) -> DataLoader:
         on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        train = split == "train"
+        # Several processes: each gets its own shard, and evaluation counts every sample once.
+        sampler = distributed_sampler(
+            dataset, *process_grid(self.trainer), train=train, seed=self.seed, split=split
+        )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            shuffle=train and sampler is None,
+            sampler=sampler,
             # Full batches only while training: a last batch of 3 images gives a noisy step (and
             # breaks batch norm at size 1); evaluation must see every sample.
             drop_last=train,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
+            generator=torch.Generator().manual_seed(self.seed) if train and sampler is None else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=on_cuda,

@@ -1,0 +1,64 @@
+"""Which samples each process sees when training runs on several processes (DDP).
+
+Lightning's default puts a ``DistributedSampler`` on every loader, and that sampler *pads* a split
+that does not divide by the number of processes with repeated samples, so validation and test
+would count some images twice. Here the data module chooses instead:
+
+- training: ``DistributedSampler`` seeded with the data module's seed. Each process trains on its
+  own shard; the order changes every epoch (Lightning calls ``set_epoch``) and is the same again
+  when a run restarts with the same seed. Padding is harmless there.
+- validation, test and predict: Lightning's ``UnrepeatedDistributedSampler``: every sample exactly
+  once, so shards may differ by one sample and processes may run different numbers of batches
+  (the epoch metrics are reduced once at epoch end, so nothing waits on a missing batch).
+
+Lightning leaves a loader that already has a ``DistributedSampler`` alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sized
+
+import lightning as L
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
+
+
+def process_grid(trainer: L.Trainer | None) -> tuple[int, int]:
+    """(number of processes, this process's global rank) of ``trainer``; (1, 0) without one."""
+    kwargs = trainer.distributed_sampler_kwargs if trainer is not None else None
+    if not kwargs:
+        return 1, 0
+    return int(kwargs["num_replicas"]), int(kwargs["rank"])
+
+
+def distributed_sampler(
+    dataset: Dataset,
+    num_replicas: int,
+    rank: int,
+    *,
+    train: bool,
+    seed: int,
+    split: str,
+) -> DistributedSampler | None:
+    """The sampler of process ``rank`` out of ``num_replicas``, or ``None`` for a single process.
+
+    Args:
+        dataset: the split to sample.
+        num_replicas: number of processes, over all machines (``process_grid``).
+        rank: this process's global rank.
+        train: shuffle and pad (training), or keep order and count every sample once.
+        seed: seed of the training order; epoch ``e`` shuffles with ``seed + e``.
+        split: name of the split, for the error message.
+    """
+    if num_replicas < 2:
+        return None
+    if train:
+        return DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+    size = len(dataset) if isinstance(dataset, Sized) else 0
+    if size < num_replicas:
+        # A process with no batch would skip the first forward pass, where DDP syncs buffers.
+        raise ValueError(
+            f"the {split} split has {size} samples for {num_replicas} processes: each process needs at "
+            "least one; run on fewer processes (--trainer.devices, --trainer.num_nodes) or a larger split"
+        )
+    return UnrepeatedDistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)

@@ -1,0 +1,186 @@
+"""Several processes (DDP with gloo on the CPU), through the real command: the same answers as one.
+
+Each run here starts real processes (about 6 s of imports each on the 2-core test machine), so the
+checks are few and each run carries several of them. Splits are chosen not to divide by 2, so a
+sampler that padded them with repeated images would change the numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from helpers import FAST, cli, last_value, read_metrics, run_dir
+from lit_classifier.data.sampling import distributed_sampler
+
+REPO = Path(__file__).resolve().parents[1]
+DDP_YAML = str(REPO / "configs" / "trainer" / "ddp.yaml")
+MULTINODE_YAML = str(REPO / "configs" / "trainer" / "multinode.yaml")
+# Two processes on this machine's CPU; one of them is started by Lightning itself.
+TWO_PROCESSES = ["--config", DDP_YAML, "--trainer.accelerator=cpu", "--trainer.devices=2"]
+# 271 validation and 359 test images: shards of 136 + 135 and 180 + 179; with batches of 45 the two
+# processes run 4 and 3 validation batches (a process that waited on the other's batch would hang).
+UNEVEN = ["--data.init_args.val_fraction=0.1506", "--data.init_args.batch_size=45"]
+VAL_SIZE, TEST_SIZE = 271, 359
+
+
+def start(command: list[str], cwd: Path) -> subprocess.Popen[str]:
+    """Start ``command`` in ``cwd`` in its own process group (DDP's children join it)."""
+    cwd.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def finish(*processes: subprocess.Popen[str], timeout: float = 240) -> list[str]:
+    """Wait for ``processes`` and return their standard outputs; a hang ends every group and fails."""
+    outputs = []
+    for process in processes:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for each in processes:
+                os.killpg(each.pid, signal.SIGKILL)
+            pytest.fail(f"{' '.join(map(str, process.args))} hung for {timeout} s")
+        assert process.returncode == 0, err[-3000:]
+        outputs.append(out)
+    return outputs
+
+
+def lit_classifier(*args: str, cwd: Path) -> str:
+    """``lit-classifier ARGS`` as a real process in ``cwd``; its standard output."""
+    return finish(start([sys.executable, "-m", "lit_classifier", *args], cwd))[0]
+
+
+def only_run(folder: Path) -> Path:
+    """The one run folder the command wrote under ``folder/runs``."""
+    runs = sorted((folder / "runs" / "lightning_logs").glob("version_*"))
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def epoch_lines(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("epoch ")]
+
+
+def shards(dataset_size: int, train: bool, epoch: int = 0, seed: int = 0) -> list[list[int]]:
+    """The indices each of two processes sees in one epoch."""
+    dataset = TensorDataset(torch.arange(dataset_size))
+    samplers = [distributed_sampler(dataset, 2, rank, train=train, seed=seed, split="val") for rank in (0, 1)]
+    for sampler in samplers:
+        assert sampler is not None
+        sampler.set_epoch(epoch)
+    return [list(sampler) for sampler in samplers if sampler is not None]
+
+
+def test_evaluation_shards_hold_every_sample_exactly_once() -> None:
+    first, second = shards(7, train=False)
+
+    assert sorted(first + second) == list(range(7))
+    assert (len(first), len(second)) == (4, 3)
+
+
+def test_training_shards_are_disjoint_and_reshuffle_every_epoch_like_a_restart() -> None:
+    epoch_0, epoch_1 = shards(100, train=True, epoch=0), shards(100, train=True, epoch=1)
+
+    assert sorted(epoch_0[0] + epoch_0[1]) == list(range(100))
+    assert epoch_0 != epoch_1
+    assert shards(100, train=True, epoch=1) == epoch_1  # the same seed gives the same order again
+    assert shards(100, train=True, epoch=1, seed=1) != epoch_1
+
+
+def test_one_process_keeps_the_plain_loader() -> None:
+    dataset = TensorDataset(torch.arange(5))
+
+    assert distributed_sampler(dataset, 1, 0, train=True, seed=0, split="train") is None
+
+
+def test_a_split_smaller_than_the_process_count_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="the val split has 1 samples for 2 processes"):
+        shards(1, train=False)
+
+
+@pytest.mark.slow
+def test_two_processes_fit_and_validate_like_one(tmp_path: Path) -> None:
+    fit_stdout = lit_classifier(
+        "fit",
+        *TWO_PROCESSES,
+        *UNEVEN,
+        "--trainer.limit_train_batches=3",
+        "--trainer.max_epochs=1",
+        cwd=tmp_path / "fit",
+    )
+    fit_run = only_run(tmp_path / "fit")
+    checkpoint = fit_run / "checkpoints" / "last.ckpt"
+    lit_classifier(
+        "validate", *TWO_PROCESSES, *UNEVEN, f"--ckpt_path={checkpoint}", cwd=tmp_path / "validate"
+    )
+    on_one = cli("validate", "--trainer.accelerator=cpu", *UNEVEN, f"--ckpt_path={checkpoint}")
+
+    # Rank zero alone prints the summary and writes the run folder.
+    assert len(epoch_lines(fit_stdout)) == 1
+    written = {path.name for path in fit_run.iterdir()}
+    assert written >= {"metrics.csv", "config.yaml", "checkpoints", "learning_curves.png"}
+    assert len(on_one.datamodule.val_set) == VAL_SIZE
+    one = read_metrics(run_dir(on_one))
+    two = read_metrics(only_run(tmp_path / "validate"))
+    during_fit = read_metrics(fit_run)
+    # Every image counted once: the accuracy is the same fraction of 271, the loss the same mean.
+    assert last_value(two, "val_acc") == last_value(one, "val_acc")
+    assert last_value(two, "val_loss") == pytest.approx(last_value(one, "val_loss"), rel=1e-6)
+    assert last_value(during_fit, "val_acc") == last_value(one, "val_acc")
+    assert last_value(during_fit, "val_loss") == pytest.approx(last_value(one, "val_loss"), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_predict_on_two_processes_writes_every_input_once_in_order(tmp_path: Path) -> None:
+    checkpoint = (run_dir(cli("fit", *FAST, *UNEVEN)) / "checkpoints" / "last.ckpt").resolve()
+    one_run = run_dir(cli("predict", *UNEVEN, f"--ckpt_path={checkpoint}"))
+
+    lit_classifier("predict", *TWO_PROCESSES, *UNEVEN, f"--ckpt_path={checkpoint}", cwd=tmp_path / "predict")
+
+    with (only_run(tmp_path / "predict") / "predictions.csv").open() as file:
+        two = list(csv.DictReader(file))
+    with (one_run / "predictions.csv").open() as file:
+        one = list(csv.DictReader(file))
+    assert [int(row["index"]) for row in two] == list(range(TEST_SIZE))
+    assert [row["prediction"] for row in two] == [row["prediction"] for row in one]
+    for row_two, row_one in zip(two, one, strict=True):
+        assert float(row_two["probability"]) == pytest.approx(float(row_one["probability"]), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_two_nodes_started_with_torchrun_train_as_one_job(tmp_path: Path) -> None:
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1"]
+    torchrun += ["--master_addr=127.0.0.1", f"--master_port={free_port()}"]
+    fit = ["-m", "lit_classifier", "fit", "--config", DDP_YAML, "--config", MULTINODE_YAML]
+    fit += ["--trainer.accelerator=cpu", "--trainer.devices=1", *FAST, "--trainer.limit_val_batches=1.0"]
+    nodes = [tmp_path / "node0", tmp_path / "node1"]  # each "machine" has its own disk
+
+    outputs = finish(
+        *[start([*torchrun, f"--node_rank={rank}", *fit, *UNEVEN], node) for rank, node in enumerate(nodes)]
+    )
+
+    run = only_run(nodes[0])
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    on_one = cli("validate", "--trainer.accelerator=cpu", *UNEVEN, f"--ckpt_path={checkpoint}")
+    # One metrics file, whose validation covers both nodes' shards: all 271 images, once each.
+    assert last_value(read_metrics(run), "val_acc") == last_value(read_metrics(run_dir(on_one)), "val_acc")
+    assert not (nodes[1] / "runs").exists()  # node 1 wrote nothing
+    assert len(epoch_lines(outputs[0])) == 1
+    assert epoch_lines(outputs[1]) == []
