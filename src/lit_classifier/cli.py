@@ -22,6 +22,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 
 from lit_classifier.callbacks import EpochSummary, PredictionWriter, ProgressBar, RunPlots
 from lit_classifier.callbacks.interrupt import Interruption
+from lit_classifier.callbacks.speed import SpeedOptions
 from lit_classifier.checkpointing import (
     CheckpointError,
     check_ckpt_path,
@@ -64,6 +65,7 @@ class ClassifierCLI(LightningCLI):
         parser.add_lightning_class_args(RunPlots, "plots")
         parser.add_lightning_class_args(Interruption, "interruption")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(SpeedOptions, "speed")
         parser.set_defaults({"checkpoint.save_last": True})
 
     def _parse_ckpt_path(self) -> None:

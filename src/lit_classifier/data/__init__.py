@@ -11,6 +11,7 @@ from lit_classifier.data.standard import (
     FashionMNISTDataModule,
     MNISTDataModule,
 )
+from lit_classifier.data.synthetic import SyntheticDataModule
 
 __all__ = [
     "CIFAR10DataModule",
@@ -22,4 +23,5 @@ __all__ = [
     "ImageFolderDataModule",
     "InMemoryDataModule",
     "MNISTDataModule",
+    "SyntheticDataModule",
 ]
