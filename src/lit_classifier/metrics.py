@@ -37,18 +37,60 @@ class MeanLoss(Metric):
         return (self.total / self.count).float()
 
 
-class StageMetrics(nn.Module):
-    """Loss and top-1 accuracy of one stage (train, val or test)."""
+class ConfusionMatrix(Metric):
+    """Counts of (true class, predicted class) pairs.
+
+    torchmetrics' confusion matrix counts with ``torch.bincount``, which reads the largest label
+    back to the host on CUDA (a sync per step); ``index_add_`` into a fixed-size matrix does not.
+    """
+
+    full_state_update = False
+    counts: Tensor
 
     def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        zeros = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        self.add_state("counts", zeros, dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor, target: Tensor) -> None:
+        cells = target * self.num_classes + logits.argmax(dim=1)
+        self.counts.view(-1).index_add_(0, cells, torch.ones_like(cells))
+
+    def compute(self) -> Tensor:
+        return self.counts.clone()
+
+
+class StageMetrics(nn.Module):
+    """Loss and top-1 accuracy of one stage (train, val or test).
+
+    With ``detailed`` (evaluation stages): also top-5 accuracy when there are more than 5 classes,
+    and the confusion matrix, kept in ``confusion`` after each ``compute``. Training steps skip
+    them: they are the launch-bound part of a run.
+    """
+
+    def __init__(self, num_classes: int, detailed: bool = False) -> None:
         super().__init__()
         self.loss = MeanLoss()
         # validate_args=False: the argument checks look at the values, which is a host sync.
         self.acc = MulticlassAccuracy(num_classes=num_classes, average="micro", validate_args=False)
+        self.top5: MulticlassAccuracy | None = None
+        self.confusion_counts: ConfusionMatrix | None = None
+        if detailed and num_classes > 5:
+            self.top5 = MulticlassAccuracy(
+                num_classes=num_classes, top_k=5, average="micro", validate_args=False
+            )
+        if detailed:
+            self.confusion_counts = ConfusionMatrix(num_classes)
+        self.confusion: Tensor | None = None  # the last computed epoch's, rows: true, columns: predicted
 
     def update(self, loss: Tensor, logits: Tensor, target: Tensor) -> None:
         self.loss.update(loss, target.shape[0])
         self.acc.update(logits.detach(), target)
+        if self.top5 is not None:
+            self.top5.update(logits.detach(), target)
+        if self.confusion_counts is not None:
+            self.confusion_counts.update(logits.detach(), target)
 
     @property
     def updated(self) -> bool:
@@ -60,6 +102,12 @@ class StageMetrics(nn.Module):
         values = {"loss": self.loss.compute(), "acc": self.acc.compute()}
         self.loss.reset()
         self.acc.reset()
+        if self.top5 is not None:
+            values["top5_acc"] = self.top5.compute()
+            self.top5.reset()
+        if self.confusion_counts is not None:
+            self.confusion = self.confusion_counts.compute()
+            self.confusion_counts.reset()
         return values
 
     def running_loss(self) -> float:

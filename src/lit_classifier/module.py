@@ -9,6 +9,7 @@ mode switching and the epoch loop.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
@@ -17,6 +18,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
 from torch import Tensor, nn
 
+from lit_classifier.class_report import write_class_report
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.models.finetune import parameter_groups, scale_learning_rates, set_backbone_trainable
 from lit_classifier.models.heads import check_output_size, resize_head
@@ -128,8 +130,8 @@ class ClassifierModule(L.LightningModule):
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
         self.hparams.update(num_classes=num_classes, class_names=self.class_names, input_shape=input_shape)
         self.train_metrics = StageMetrics(num_classes)
-        self.val_metrics = StageMetrics(num_classes)
-        self.test_metrics = StageMetrics(num_classes)
+        self.val_metrics = StageMetrics(num_classes, detailed=True)
+        self.test_metrics = StageMetrics(num_classes, detailed=True)
 
     def setup(self, stage: str) -> None:
         """Take the class count, names and image shape from the data module, or check them."""
@@ -209,6 +211,11 @@ class ClassifierModule(L.LightningModule):
             return
         values = metrics.compute()  # already reduced over processes by torchmetrics
         self.log_dict({f"{stage}_{name}": value for name, value in values.items()}, sync_dist=False)
+        trainer = self.trainer
+        if metrics.confusion is not None and trainer.logger is not None and not trainer.sanity_checking:
+            folder = Path(trainer.log_dir or ".")  # asked on every process: a broadcast under DDP
+            if trainer.is_global_zero:  # the matrix is already summed over processes
+                write_class_report(folder, stage, metrics.confusion, self.class_names)
 
     def configure_optimizers(self) -> Any:
         groups = parameter_groups(self, self.model, self.backbone_lr_scale)
