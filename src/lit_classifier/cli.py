@@ -32,6 +32,7 @@ from lit_classifier.checkpointing import (
 )
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.module import ClassCountError, ClassifierModule
+from lit_classifier.nonfinite import NonFiniteLossError
 
 TRAINER_DEFAULTS = {
     "max_epochs": 8,  # the classic recipe's epoch count
@@ -117,6 +118,11 @@ class ClassifierCLI(LightningCLI):
             path = str(config.get("ckpt_path"))
             print(f"error: {error}" if path in str(error) else f"error: {path}: {error}", file=sys.stderr)
             raise SystemExit(2) from error
+        except NonFiniteLossError as error:
+            last = getattr(self.trainer.checkpoint_callback, "last_model_path", "")
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+            print(f"error: {error}\n{kept}", file=sys.stderr)
+            raise SystemExit(1) from error
 
     def _last_checkpoint(self, subcommand: str) -> str | None:
         """``--ckpt_path last``: the newest last or interrupted checkpoint of the earlier runs."""

@@ -22,6 +22,7 @@ from lit_classifier.class_report import write_class_report
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.models.finetune import parameter_groups, scale_learning_rates, set_backbone_trainable
 from lit_classifier.models.heads import check_output_size, resize_head
+from lit_classifier.nonfinite import NonFiniteGuard, NonFiniteMode
 from lit_classifier.optim import scheduler_config
 
 Batch = Sequence[Tensor]
@@ -59,6 +60,9 @@ class ClassifierModule(L.LightningModule):
             epochs, then everything: fine-tuning a pretrained network without wrecking it.
         backbone_lr_scale: the backbone's learning rate as a fraction of the head's (e.g. 0.1
             when fine-tuning); 1 keeps one parameter group.
+        nonfinite: what a NaN or infinite training loss does: ``stop`` training at that step
+            with an error naming it, or ``skip`` that batch and count it (one host sync per step
+            on a GPU); see ``lit_classifier.nonfinite``.
     """
 
     train_metrics: StageMetrics
@@ -80,6 +84,7 @@ class ClassifierModule(L.LightningModule):
         scheduler_interval: Literal["epoch", "step"] | None = None,
         freeze_backbone_epochs: int = 0,
         backbone_lr_scale: float = 1.0,
+        nonfinite: NonFiniteMode = "stop",
     ) -> None:
         super().__init__()
         _check_options(lr, momentum, weight_decay, label_smoothing)
@@ -101,6 +106,7 @@ class ClassifierModule(L.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.freeze_backbone_epochs = freeze_backbone_epochs
         self.backbone_lr_scale = backbone_lr_scale
+        self.nonfinite_guard = NonFiniteGuard(nonfinite)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.num_classes: int | None = None
         self.class_names: list[str] = []
@@ -164,8 +170,12 @@ class ClassifierModule(L.LightningModule):
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, self.train_metrics)
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor | None:
+        loss, logits = self._loss(batch)
+        if not self.nonfinite_guard.accept(loss, self.trainer, batch_idx):
+            return None  # skipped: no backward pass, no update, not in the epoch's metrics
+        self.train_metrics.update(loss, logits, batch[1])
+        return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._shared_step(batch, self.val_metrics)
@@ -179,6 +189,11 @@ class ClassifierModule(L.LightningModule):
         return self(images).softmax(dim=-1)
 
     def _shared_step(self, batch: Batch, metrics: StageMetrics) -> Tensor:
+        loss, logits = self._loss(batch)
+        metrics.update(loss, logits, batch[1])
+        return loss
+
+    def _loss(self, batch: Batch) -> tuple[Tensor, Tensor]:
         images, targets = batch[0], batch[1]
         logits = self(images)
         # A shape check costs nothing (no device sync) and turns a wrong head into a clear error
@@ -188,9 +203,7 @@ class ClassifierModule(L.LightningModule):
                 f"the network returned logits of shape {tuple(logits.shape)}; expected "
                 f"(batch, {self.num_classes}) for the data's {self.num_classes} classes"
             )
-        loss = self.criterion(logits, targets)
-        metrics.update(loss, logits, targets)
-        return loss
+        return self.criterion(logits, targets), logits
 
     def on_train_epoch_start(self) -> None:
         if self.freeze_backbone_epochs:
@@ -198,6 +211,12 @@ class ClassifierModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_metrics)
+        if (report := self.nonfinite_guard.epoch_report()) is not None:
+            self.print(report)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Never write a checkpoint after a non-finite step (on a GPU its flag is read a step late).
+        self.nonfinite_guard.check()
 
     def on_validation_epoch_end(self) -> None:
         # Also runs for the sanity check; compute() resets, so those batches never reach epoch 1.

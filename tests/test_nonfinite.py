@@ -1,0 +1,69 @@
+"""A NaN or infinite training loss stops the run at that step, or skips that batch when asked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from helpers import cli, read_metrics
+
+RUN = ["--trainer.limit_train_batches=4", "--trainer.limit_val_batches=1", "--trainer.max_epochs=3"]
+RUN += ["--model.model=test_nonfinite.PoisonedNet", "--plots.enabled=false"]
+
+
+class PoisonedNet(nn.Module):
+    """A linear classifier whose ``poisoned``-th training forward pass (from 1) returns NaN logits."""
+
+    def __init__(self, poisoned: int = 6) -> None:
+        super().__init__()
+        self.poisoned = poisoned
+        self.calls = 0
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+    def forward(self, images: Tensor) -> Tensor:
+        logits = self.body(images)
+        if self.training and torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == self.poisoned:
+                return logits * float("nan")
+        return logits
+
+
+def test_nan_loss_stops_at_that_step_naming_it_and_keeps_the_last_good_checkpoint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Four steps per epoch: the 6th training step is epoch 2's second batch.
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", *RUN)
+
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "error: the training loss is NaN or infinite at epoch 2, batch_idx 1, global_step 5" in err
+    last = Path("runs/lightning_logs/version_0/checkpoints/last.ckpt")
+    assert f"the last good checkpoint is {last}" in err
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["global_step"] == 4  # written after epoch 1, nothing after the bad step
+    assert all(torch.isfinite(tensor).all() for tensor in checkpoint["state_dict"].values())
+
+
+def test_skip_mode_skips_the_batch_and_reports_the_count(capsys: pytest.CaptureFixture[str]) -> None:
+    result = cli("fit", *RUN, "--model.nonfinite=skip")
+
+    out = capsys.readouterr().out
+    assert "epoch 2: skipped 1 batch with a non-finite loss (the first at batch_idx 1, global_step 5)" in out
+    assert result.trainer.current_epoch == 3
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+    rows = read_metrics(Path(result.trainer.log_dir or ""))
+    train_losses = [float(row["train_loss"]) for row in rows if row.get("train_loss")]
+    assert len(train_losses) == 3 and all(torch.isfinite(torch.tensor(train_losses)))
+
+
+def test_unknown_mode_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", "--model.nonfinite=ignore")
+
+    assert exit_info.value.code != 0
+    assert "nonfinite" in capsys.readouterr().err
