@@ -5,8 +5,14 @@ loss and the correct predictions every step (on the device, as a careful hand-wr
 The runs alternate after a warm-up epoch; the median epoch throughput of each is reported with
 the ratio Lightning / hand-written.
 
+With ``--data-path resident`` both loops read device-resident batches (``lit_classifier.data.gpu``:
+the split held on the device, batched and augmented there) instead of a DataLoader; ``both``
+measures each path and also prints the ratio resident / DataLoader.
+
     python benchmarks/throughput.py                     # digits, SmallCNN, CPU
     python benchmarks/throughput.py --device cuda --batch-size 512
+    python benchmarks/throughput.py --data-path both    # device-resident batches against the DataLoader
+    python benchmarks/throughput.py --dataset cifar10 --data-dir data --data-path both --device cuda
 """
 
 from __future__ import annotations
@@ -15,15 +21,15 @@ import argparse
 import copy
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
-from torch.utils.data import DataLoader
 
-from lit_classifier import ClassifierModule, DigitsDataModule
+from lit_classifier import CIFAR10DataModule, ClassifierModule, DigitsDataModule
+from lit_classifier.data import InMemoryDataModule
 from lit_classifier.models import SmallCNN
 
 
@@ -33,7 +39,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def hand_written_epoch(
-    model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: torch.device
+    model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, device: torch.device
 ) -> int:
     """The classic recipe's inner loop: one epoch, returns the number of images seen."""
     criterion = nn.CrossEntropyLoss()
@@ -82,20 +88,13 @@ class Alternate(Callback):
         self.hand_seconds.append(time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=10, help="timed epochs of each, alternated")
-    args = parser.parse_args()
-    device = torch.device(args.device)
-
+def measure(
+    data: InMemoryDataModule, loader: Iterable, device: torch.device, rounds: int
+) -> tuple[float, float, int]:
+    """Median images/s of the hand-written loop and of ClassifierModule + Trainer on ``loader``,
+    and the images per epoch."""
     L.seed_everything(0, verbose=False)
-    data = DigitsDataModule(batch_size=args.batch_size)
-    data.setup("fit")
-    loader = data.train_dataloader()
-    images_per_epoch = len(loader) * args.batch_size
-
+    images_per_epoch = sum(len(labels) for _, labels in loader)
     module = ClassifierModule(SmallCNN(), num_classes=data.num_classes, input_shape=data.dims)
     hand_model = copy.deepcopy(module.model).to(device)
     hand_optimizer = torch.optim.SGD(hand_model.parameters(), lr=0.05, momentum=0.9)
@@ -103,7 +102,7 @@ def main() -> None:
     trainer = L.Trainer(
         accelerator=device.type,
         devices=1,
-        max_epochs=args.rounds + 1,  # the first epoch of each is a warm-up
+        max_epochs=rounds + 1,  # the first epoch of each is a warm-up
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -114,19 +113,55 @@ def main() -> None:
     trainer.fit(module, train_dataloaders=loader)
     hand = [images_per_epoch / s for s in alternate.hand_seconds[1:]]
     lit = [images_per_epoch / s for s in alternate.lightning_seconds[1:]]
+    return statistics.median(hand), statistics.median(lit), images_per_epoch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=10, help="timed epochs of each, alternated")
+    parser.add_argument(
+        "--data-path",
+        choices=["loader", "resident", "both"],
+        default="loader",
+        help="DataLoader, device-resident batches, or both (and their ratio)",
+    )
+    parser.add_argument("--dataset", choices=["digits", "cifar10"], default="digits")
+    parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (torchvision's layout)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    if args.dataset == "digits":
+        data: InMemoryDataModule = DigitsDataModule(batch_size=args.batch_size)
+    else:  # the default training augmentation: random crop with padding 4 and flip
+        data = CIFAR10DataModule(args.data_dir, download=False, batch_size=args.batch_size)
+    data.setup("fit")
+    paths = ["loader", "resident"] if args.data_path == "both" else [args.data_path]
+    results: dict[str, tuple[float, float, int]] = {}
+    for path in paths:
+        loader = data.train_dataloader() if path == "loader" else data.device_batches("train", device)
+        results[path] = measure(data, loader, device, args.rounds)
 
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
         name = f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}, torch {torch.__version__}, lightning {L.__version__}")
+    images_per_epoch = results[paths[0]][2]
     print(
-        f"digits, SmallCNN, batch {args.batch_size}, {images_per_epoch} images/epoch, median of {args.rounds}"
+        f"{args.dataset}, SmallCNN, batch {args.batch_size}, {images_per_epoch} images/epoch, "
+        f"DataLoader workers {data.num_workers}, median of {args.rounds}"
     )
-    print(f"{'loop':<32}{'images/s':>12}")
-    print(f"{'hand-written':<32}{statistics.median(hand):>12.0f}")
-    print(f"{'ClassifierModule + Trainer':<32}{statistics.median(lit):>12.0f}")
-    print(f"ratio Lightning / hand-written: {statistics.median(lit) / statistics.median(hand):.3f}")
+    print(f"{'data path':<12}{'loop':<32}{'images/s':>12}")
+    for path, (hand, lit, _) in results.items():
+        print(f"{path:<12}{'hand-written':<32}{hand:>12.0f}")
+        print(f"{path:<12}{'ClassifierModule + Trainer':<32}{lit:>12.0f}")
+    for path, (hand, lit, _) in results.items():
+        print(f"ratio Lightning / hand-written ({path}): {lit / hand:.3f}")
+    if len(results) == 2:
+        speedup = results["resident"][1] / results["loader"][1]
+        print(f"ratio resident / DataLoader (ClassifierModule + Trainer): {speedup:.3f}")
 
 
 if __name__ == "__main__":

@@ -136,30 +136,33 @@ class InMemoryDataModule(ClassificationDataModule):
 
     # A DeviceBatches is no DataLoader: Lightning takes any iterable of batches, hence the wider type.
     def train_dataloader(self) -> Iterable:  # type: ignore[override]
-        return self._device_batches("train") if self.gpu_resident else super().train_dataloader()
+        return self.device_batches("train") if self.gpu_resident else super().train_dataloader()
 
     def val_dataloader(self) -> Iterable:  # type: ignore[override]
-        return self._device_batches("val") if self.gpu_resident else super().val_dataloader()
+        return self.device_batches("val") if self.gpu_resident else super().val_dataloader()
 
     def test_dataloader(self) -> Iterable:  # type: ignore[override]
-        return self._device_batches("test") if self.gpu_resident else super().test_dataloader()
+        return self.device_batches("test") if self.gpu_resident else super().test_dataloader()
 
     def predict_dataloader(self) -> Iterable:  # type: ignore[override]
-        return self._device_batches("test") if self.gpu_resident else super().predict_dataloader()
+        return self.device_batches("test") if self.gpu_resident else super().predict_dataloader()
 
-    def _device_batches(self, split: str) -> DeviceBatches:
+    def device_batches(self, split: str, device: torch.device | str | None = None) -> DeviceBatches:
+        """``split`` held on ``device`` (default: the Trainer's root device, else the CPU), batched
+        there; each process of a multi-process run iterates over its own shard."""
         if split not in self.splits:
             raise RuntimeError(f"{type(self).__name__} has no {split} split: call setup() first")
         trainer = self.trainer
-        train = split == "train"
+        if device is None:
+            device = trainer.strategy.root_device if trainer is not None else "cpu"
         return DeviceBatches(
             self.splits[split].images,
             self.splits[split].labels,
             batch_size=self.batch_size,
             mean=self.mean,
             std=self.std,
-            device=trainer.strategy.root_device if trainer is not None else "cpu",
-            train=train,
+            device=device,
+            train=split == "train",
             crop_padding=self.crop_padding,
             flip=self.flip,
             seed=self.seed,
