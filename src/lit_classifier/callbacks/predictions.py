@@ -10,11 +10,13 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import Subset
 
 
 class PredictionWriter(BasePredictionWriter):
-    """One CSV row per input: its index in the predict set, the predicted class and its probability,
-    and the ``top_k`` most likely classes with their probabilities.
+    """One CSV row per input: its index in the predict set (and its file, for data sets that read
+    files, such as ``ImageFolder``), the predicted class and its probability, and the ``top_k``
+    most likely classes with their probabilities.
 
     Args:
         top_k: how many ranked classes to list per row.
@@ -40,6 +42,7 @@ class PredictionWriter(BasePredictionWriter):
         if not trainer.is_global_zero or rows is None:
             return
         indices, probabilities = rows
+        paths = sample_paths(_predict_dataset(trainer))
         names = [str(name) for name in getattr(pl_module, "class_names", range(probabilities.shape[1]))]
         k = min(self.top_k, probabilities.shape[1])
         top_p, top_i = probabilities.topk(k, dim=1)
@@ -47,10 +50,12 @@ class PredictionWriter(BasePredictionWriter):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w", newline="") as file:
             writer = csv.writer(file)
-            writer.writerow(["index", "prediction", "probability", *[f"top{i + 1}" for i in range(k)]])
+            top = [f"top{i + 1}" for i in range(k)]
+            writer.writerow(["index", *(["path"] if paths else []), "prediction", "probability", *top])
             for index, p, i in zip(indices.tolist(), top_p.tolist(), top_i.tolist(), strict=True):
                 ranked = [f"{names[c]}:{q:.4f}" for c, q in zip(i, p, strict=True)]
-                writer.writerow([index, names[i[0]], f"{p[0]:.6f}", *ranked])
+                path = [paths[index]] if paths else []
+                writer.writerow([index, *path, names[i[0]], f"{p[0]:.6f}", *ranked])
         pl_module.print(f"wrote {len(probabilities)} predictions to {self.path}")
 
 
@@ -82,3 +87,26 @@ def gather_in_input_order(
     indices = torch.cat([i for i, _ in found])
     order = indices.argsort()
     return indices[order], torch.cat([p for _, p in found])[order]
+
+
+def _predict_dataset(trainer: L.Trainer) -> Any:
+    loaders = trainer.predict_dataloaders
+    loader = loaders[0] if isinstance(loaders, list | tuple) and len(loaders) == 1 else loaders
+    return getattr(loader, "dataset", None)
+
+
+def sample_paths(dataset: Any) -> list[str] | None:
+    """The file of each sample, for data sets that list ``samples`` as (path, label) pairs
+    (torchvision's ``ImageFolder``, ``lit_classifier.data.folder``), seen through any ``Subset``s;
+    ``None`` for others.
+    """
+    positions: list[int] | None = None
+    while isinstance(dataset, Subset):
+        outer = [int(i) for i in dataset.indices]
+        positions = outer if positions is None else [outer[p] for p in positions]
+        dataset = dataset.dataset
+    samples = getattr(dataset, "samples", None)
+    if not isinstance(samples, Sequence) or not samples or not isinstance(samples[0], tuple | list):
+        return None
+    paths = [str(sample[0]) for sample in samples]
+    return paths if positions is None else [paths[p] for p in positions]
