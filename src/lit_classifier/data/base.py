@@ -6,7 +6,6 @@ import os
 from abc import ABC, abstractmethod
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lit_classifier.data.sampling import distributed_sampler, process_grid
@@ -89,12 +88,10 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train and sampler is None,
-            sampler=sampler,
+            sampler=sampler,  # training: shuffled, by (seed, epoch); see data/sampling.py
             # Full batches only while training: a last batch of 3 images gives a noisy step (and
             # breaks batch norm at size 1); evaluation must see every sample.
             drop_last=train,
-            generator=torch.Generator().manual_seed(self.seed) if train and sampler is None else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=on_cuda,

@@ -6,7 +6,9 @@ would count some images twice. Here the data module chooses instead:
 
 - training: ``DistributedSampler`` seeded with the data module's seed. Each process trains on its
   own shard; the order changes every epoch (Lightning calls ``set_epoch``) and is the same again
-  when a run restarts with the same seed. Padding is harmless there.
+  when a run restarts with the same seed. Padding is harmless there. A single process gets it
+  too (one shard: the whole set), so that the order of epoch ``e`` is a function of the seed and
+  ``e`` alone, and a run resumed after epoch ``e`` sees the epochs an uninterrupted run sees.
 - validation, test and predict: Lightning's ``UnrepeatedDistributedSampler``: every sample exactly
   once, so shards may differ by one sample and processes may run different numbers of batches
   (the epoch metrics are reduced once at epoch end, so nothing waits on a missing batch).
@@ -40,7 +42,7 @@ def distributed_sampler(
     seed: int,
     split: str,
 ) -> DistributedSampler | None:
-    """The sampler of process ``rank`` out of ``num_replicas``, or ``None`` for a single process.
+    """The sampler of process ``rank`` out of ``num_replicas``; ``None``: evaluate in order, one process.
 
     Args:
         dataset: the split to sample.
@@ -50,10 +52,10 @@ def distributed_sampler(
         seed: seed of the training order; epoch ``e`` shuffles with ``seed + e``.
         split: name of the split, for the error message.
     """
-    if num_replicas < 2:
-        return None
     if train:
         return DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+    if num_replicas < 2:
+        return None
     size = len(dataset) if isinstance(dataset, Sized) else 0
     if size < num_replicas:
         # A process with no batch would skip the first forward pass, where DDP syncs buffers.

@@ -1,0 +1,71 @@
+"""A resumed run ends exactly where the uninterrupted run ends: weights, optimizer, scheduler, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import cli, read_metrics, run_dir
+
+# Short shuffled epochs, a momentum optimizer and a scheduler: all the state a resume must restore.
+RUN = [
+    "--trainer.limit_train_batches=4",
+    "--trainer.limit_val_batches=2",
+    "--trainer.deterministic=true",
+    "--model.scheduler=torch.optim.lr_scheduler.StepLR",
+    "--model.scheduler.step_size=1",
+    "--model.scheduler.gamma=0.5",
+    "--plots.enabled=false",
+]
+
+
+def epoch_rows(folder: Path) -> list[dict[str, str]]:
+    """The run's metrics rows, without the step column (a new run folder counts steps from its start)."""
+    return [{k: v for k, v in row.items() if k != "step"} for row in read_metrics(folder)]
+
+
+def test_stopped_after_epoch_1_and_resumed_equals_the_uninterrupted_run() -> None:
+    whole = run_dir(cli("fit", *RUN, "--trainer.max_epochs=3"))
+    first = run_dir(cli("fit", *RUN, "--trainer.max_epochs=1"))
+    rest = run_dir(cli("fit", *RUN, "--trainer.max_epochs=3", "--ckpt_path=last"))
+
+    expected = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)
+    resumed = torch.load(rest / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == expected["global_step"] == 12
+    for name, tensor in expected["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], tensor), name
+    momentum = expected["optimizer_states"][0]["state"]
+    resumed_momentum = resumed["optimizer_states"][0]["state"]
+    assert len(momentum) > 0
+    for index, state in momentum.items():
+        assert torch.equal(resumed_momentum[index]["momentum_buffer"], state["momentum_buffer"])
+    assert resumed["lr_schedulers"] == expected["lr_schedulers"]
+    assert resumed["lr_schedulers"][0]["_last_lr"] == [0.05 * 0.5**3]
+    assert epoch_rows(first) + epoch_rows(rest) == epoch_rows(whole)
+
+
+def test_resume_from_a_path_continues_the_run() -> None:
+    first = run_dir(cli("fit", *RUN, "--trainer.max_epochs=1"))
+
+    resumed = cli("fit", *RUN, "--trainer.max_epochs=2", f"--ckpt_path={first / 'checkpoints' / 'last.ckpt'}")
+
+    assert resumed.trainer.current_epoch == 2
+    assert resumed.trainer.global_step == 8
+
+
+def test_mid_epoch_checkpoint_resumes_and_says_what_happens_to_the_epoch(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Stop after step 3 of the 4 steps of epoch 1, with a checkpoint written right there.
+    cli("fit", *RUN, "--trainer.max_steps=3", "--checkpoint.every_n_train_steps=3")
+    capsys.readouterr()
+
+    resumed = cli("fit", *RUN, "--trainer.max_epochs=2", "--ckpt_path=last")
+
+    out = capsys.readouterr().out
+    assert "resuming mid-epoch: epoch 1 had done 3 batches (global step 3)" in out
+    assert "It runs only its remaining batches" in out
+    assert resumed.trainer.current_epoch == 2
+    assert resumed.trainer.global_step == 3 + 1 + 4  # the rest of epoch 1, then all of epoch 2
