@@ -104,10 +104,10 @@ def test_training_shards_are_disjoint_and_reshuffle_every_epoch_like_a_restart()
     assert shards(100, train=True, epoch=1, seed=1) != epoch_1
 
 
-def test_one_process_keeps_the_plain_loader() -> None:
+def test_one_process_evaluates_in_plain_order() -> None:
     dataset = TensorDataset(torch.arange(5))
 
-    assert distributed_sampler(dataset, 1, 0, train=True, seed=0, split="train") is None
+    assert distributed_sampler(dataset, 1, 0, train=False, seed=0, split="val") is None
 
 
 def test_a_split_smaller_than_the_process_count_is_refused_with_its_name() -> None:
@@ -121,6 +121,7 @@ def test_two_processes_fit_and_validate_like_one(tmp_path: Path) -> None:
         "fit",
         *TWO_PROCESSES,
         *UNEVEN,
+        "--data.init_args.gpu_resident=true",  # each process holds its shard as a tensor (CPU here)
         "--trainer.limit_train_batches=3",
         "--trainer.max_epochs=1",
         cwd=tmp_path / "fit",
@@ -138,11 +139,15 @@ def test_two_processes_fit_and_validate_like_one(tmp_path: Path) -> None:
     assert written >= {"metrics.csv", "config.yaml", "checkpoints", "learning_curves.png"}
     assert len(on_one.datamodule.val_set) == VAL_SIZE
     one = read_metrics(run_dir(on_one))
-    two = read_metrics(only_run(tmp_path / "validate"))
+    two_dir = only_run(tmp_path / "validate")
+    two = read_metrics(two_dir)
     during_fit = read_metrics(fit_run)
-    # Every image counted once: the accuracy is the same fraction of 271, the loss the same mean.
+    # Every image counted once: the accuracy is the same fraction of 271, the loss the same mean,
+    # whether the two processes read batches from a DataLoader or from device-resident tensors.
     assert last_value(two, "val_acc") == last_value(one, "val_acc")
     assert last_value(two, "val_loss") == pytest.approx(last_value(one, "val_loss"), rel=1e-6)
+    per_class = [(folder / "val_per_class_accuracy.csv").read_text() for folder in (two_dir, run_dir(on_one))]
+    assert per_class[0] == per_class[1]
     assert last_value(during_fit, "val_acc") == last_value(one, "val_acc")
     assert last_value(during_fit, "val_loss") == pytest.approx(last_value(one, "val_loss"), rel=1e-6)
 

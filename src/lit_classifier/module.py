@@ -8,6 +8,7 @@ mode switching and the epoch loop.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,10 @@ from lit_classifier.nonfinite import NonFiniteGuard, NonFiniteMode
 from lit_classifier.optim import scheduler_config
 
 Batch = Sequence[Tensor]
+
+# The epoch values are reduced over processes by torchmetrics before they are logged, so Lightning's
+# advice under DDP to log them with `sync_dist=True` (which would average them again) does not apply.
+warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting")
 
 
 class ClassCountError(ValueError):

@@ -74,7 +74,8 @@ def gather_in_input_order(
         if trainer.world_size > 1:
             raise RuntimeError(
                 "predict on several processes needs a DataLoader over a sized dataset, so that each "
-                "prediction's index is known; predict on one process (--trainer.devices=1)"
+                "prediction's index is known; predict on one process (--trainer.devices=1), or "
+                "without device-resident batches (--data.init_args.gpu_resident=false)"
             )
         flat = list(range(count))
     parts: list[Any] = [(flat, probabilities)]
