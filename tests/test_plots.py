@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -104,3 +105,18 @@ def test_display_images_undo_the_normalisation_of_the_data_module() -> None:
     assert torch.allclose(shown.flatten(), pixels.flatten())
     stretched = plots.display_images(normalised)  # no statistics: stretched to [0, 1]
     assert stretched.min() == 0 and stretched.max() == 1
+
+
+def test_misclassified_grid_shows_colour_images_in_colour() -> None:
+    colour = torch.zeros(4, 3, 8, 8)
+    colour[:, 0] = 1.0  # pure red, once un-normalised
+    stats = SimpleNamespace(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))  # a data module's statistics
+    predictions = predictions_with_two_mistakes()
+    predictions.images = (colour - 0.5) / 0.5
+
+    figure = plots.misclassified_grid(predictions, ["cat", "dog"], denormalize=plots.denormalizer(stats))
+
+    shown = [axes.get_images()[0].get_array() for axes in figure.axes if axes.get_images()]
+    assert len(shown) == 2
+    assert shown[0].shape == (8, 8, 3)
+    assert (shown[0][..., 0] == 1).all() and (shown[0][..., 1:] == 0).all()
