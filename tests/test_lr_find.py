@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,9 @@ def test_lr_find_on_the_digits_config_saves_plot_and_suggestion(
 def test_lr_find_refuses_fast_dev_run_with_a_reason() -> None:
     with pytest.raises(RuntimeError, match=r"skips `--trainer\.fast_dev_run`"):
         lr_find.main(["--trainer.fast_dev_run=true"])
+
+
+def test_lit_classifier_lr_find_is_an_installed_command() -> None:
+    scripts = {script.name: script.value for script in entry_points(group="console_scripts")}
+
+    assert scripts["lit-classifier-lr-find"] == "lit_classifier.lr_find:main"

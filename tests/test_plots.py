@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -120,3 +121,9 @@ def test_misclassified_grid_shows_colour_images_in_colour() -> None:
     assert len(shown) == 2
     assert shown[0].shape == (8, 8, 3)
     assert (shown[0][..., 0] == 1).all() and (shown[0][..., 1:] == 0).all()
+
+
+def test_lit_classifier_plot_is_an_installed_command() -> None:
+    scripts = {script.name: script.value for script in entry_points(group="console_scripts")}
+
+    assert scripts["lit-classifier-plot"] == "lit_classifier.plots:main"
