@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from helpers import FAST, cli, run_dir
+from lit_classifier import train_model
 from lit_classifier.checkpointing import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
 
 # A `fit` whose second write of last.ckpt stops half-way and hangs, as if the machine died there.
@@ -121,3 +123,12 @@ def test_python_loader_refuses_the_payload_too() -> None:
     with pytest.raises(CheckpointError, match=r"refused to load planted\.ckpt"):
         load_checkpoint_file(planted)
     assert not Path("marker").exists()
+
+
+def test_command_and_train_model_write_checkpoints_atomically() -> None:
+    fitted = cli("fit", "--trainer.fast_dev_run=true", "--plots.enabled=false")
+    result = train_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), epochs=1, limit_train_batches=1)
+
+    assert isinstance(fitted.trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    assert result.trainer is not None
+    assert isinstance(result.trainer.strategy.checkpoint_io, AtomicCheckpointIO)

@@ -10,6 +10,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from lit_classifier.callbacks import EpochSummary
+from lit_classifier.checkpointing import use_atomic_checkpoints
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.module import ClassifierModule
@@ -58,5 +59,6 @@ def train_model(
     trainer_kwargs.setdefault("enable_progress_bar", False)
     callbacks = [*trainer_kwargs.pop("callbacks", []), summary]
     trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, **trainer_kwargs)
+    use_atomic_checkpoints(trainer)  # a checkpoint file is whole or absent, never half-written
     trainer.fit(module, datamodule=datamodule)
     return TrainingResult(module=module, history=summary.history, trainer=trainer)
