@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from helpers import cli, last_value, read_metrics, run_dir
+from lit_classifier import DigitsDataModule
 from lit_classifier.data.gpu import DeviceBatches, EpochOrder, random_crop, random_flip
 
 MEAN, STD = (0.5,), (0.25,)
@@ -83,13 +84,27 @@ def test_set_epoch_replays_an_epoch_as_after_a_restart() -> None:
     assert epoch_labels(restarted) == orders[2]
 
 
-def test_processes_get_disjoint_equal_shards_of_one_permutation() -> None:
+def test_processes_get_equal_shards_of_one_permutation_covering_every_sample() -> None:
     shards = [EpochOrder(42, shuffle=True, seed=3, rank=rank, world_size=4).indices() for rank in range(4)]
     evaluation = [EpochOrder(42, shuffle=False, rank=rank, world_size=4).indices() for rank in range(4)]
 
-    assert {len(shard) for shard in shards} == {10}  # the 2 left over are dropped: equal step counts
-    assert len(set(torch.cat(shards).tolist())) == 40
-    assert sorted(torch.cat(evaluation).tolist()) == list(range(42))  # evaluation keeps every sample
+    assert {len(shard) for shard in shards} == {11}  # 2 samples repeated: equal step counts
+    assert set(torch.cat(shards).tolist()) == set(range(42))
+    assert sorted(torch.cat(evaluation).tolist()) == list(range(42))  # evaluation: every sample once
+
+
+def test_without_augmentation_resident_batches_equal_the_dataloader_batches() -> None:
+    data, resident = DigitsDataModule(seed=5), DigitsDataModule(seed=5, gpu_resident=True)
+    data.setup("fit")
+    resident.setup("fit")
+    loader, batches = data.train_dataloader(), resident.train_dataloader()
+
+    for epoch in (0, 3):
+        loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        batches.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        pairs = list(zip(loader, batches, strict=True))
+        assert all(torch.equal(a[1], b[1]) for a, b in pairs)
+        assert all(torch.allclose(a[0], b[0], atol=1e-6) for a, b in pairs)
 
 
 def test_crop_and_flip_are_chosen_per_image() -> None:

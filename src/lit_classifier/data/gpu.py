@@ -10,8 +10,8 @@ image (cifar10-airbench does the same), so a batch is as varied as the DataLoade
 ``DeviceBatches`` is a plain iterable of ``(images, labels)``: Lightning accepts it as a loader,
 leaves it unwrapped (it only injects distributed samplers into ``DataLoader``s) and calls
 ``sampler.set_epoch(epoch)`` on it at each epoch start, so the order is a function of the seed and
-the epoch: the same again after a restart. Several processes each iterate over their own shard
-(``rank``, ``world_size``) of one shared permutation.
+the epoch: the same again after a restart, and the same order as the DataLoader path. Several
+processes each iterate over their own shard (``rank``, ``world_size``) of one shared permutation.
 
 Works on any device, the CPU included (the tests run there).
 """
@@ -28,10 +28,11 @@ from torch import Tensor
 class EpochOrder:
     """Which samples process ``rank`` of ``world_size`` visits in one epoch, and in which order.
 
-    The permutation is drawn on the CPU from ``(seed, epoch)``, so every process draws the same one
-    and takes every ``world_size``-th sample of it. Training drops the tail that does not divide by
-    ``world_size``, so every process runs the same number of steps (DDP waits on each of them);
-    evaluation keeps every sample exactly once.
+    Training draws the order exactly as the DataLoader path's ``DistributedSampler`` does (a
+    permutation seeded with ``seed + epoch``, padded by repeating its start to a multiple of
+    ``world_size``, every ``world_size``-th sample from ``rank``), so both paths visit the same
+    samples in the same order and every process runs the same number of steps. Evaluation keeps
+    the order and every sample exactly once.
     """
 
     def __init__(self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
@@ -50,17 +51,16 @@ class EpochOrder:
 
     def indices(self) -> Tensor:
         """This process's sample indices for the current epoch, as a CPU int64 tensor."""
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(_mix(self.seed, self.epoch))
-            order = torch.randperm(self.size, generator=generator)
-            order = order[: self.size - self.size % self.world_size]
-        else:
-            order = torch.arange(self.size)
+        if not self.shuffle:
+            return torch.arange(self.size)[self.rank :: self.world_size]
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        total = len(self) * self.world_size
+        order = order.repeat(-(-total // self.size))[:total]
         return order[self.rank :: self.world_size]
 
     def __len__(self) -> int:
         if self.shuffle:
-            return self.size // self.world_size
+            return -(-self.size // self.world_size)
         return len(range(self.rank, self.size, self.world_size))
 
 
@@ -79,7 +79,8 @@ class DeviceBatches:
         crop_padding: pad each image by this many zero pixels per side and crop it back at a random
             offset (0: no crop). Only when ``train``.
         flip: mirror each image left-right with probability 1/2. Only when ``train``.
-        seed: seed of the order and of the augmentation; epoch ``e`` draws from ``(seed, e)``.
+        seed: seed of the order (epoch ``e`` shuffles with ``seed + e``, as ``DistributedSampler``)
+            and of the augmentation.
         rank: this process's index among ``world_size`` processes; each iterates over its shard.
         world_size: number of processes sharing the split.
     """
