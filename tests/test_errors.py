@@ -80,3 +80,13 @@ def test_ckpt_path_last_without_any_run_starts_a_new_fit(capsys: pytest.CaptureF
 
     assert result.trainer.current_epoch == 1
     assert "no checkpoint under runs/lightning_logs yet, so this is a new run" in capsys.readouterr().out
+
+
+def test_missing_data_folder_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", "--data=lit_classifier.data.ImageFolderDataModule", "--data.root=no_such_folder")
+
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: image folder {Path('no_such_folder').resolve()} does not exist" in err
+    assert "Traceback" not in err

@@ -31,6 +31,8 @@ from lit_classifier.checkpointing import (
     use_atomic_checkpoints,
 )
 from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.folder import ImageFolderError
+from lit_classifier.data.standard import DataFilesMissing
 from lit_classifier.module import ClassCountError, ClassifierModule
 from lit_classifier.nonfinite import NonFiniteLossError
 
@@ -108,15 +110,17 @@ class ClassifierCLI(LightningCLI):
         use_atomic_checkpoints(self.trainer)
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run it; a checkpoint that cannot be used ends the command with that one reason."""
+        """Run it; a checkpoint or data that cannot be used ends the command with that one reason."""
         config = self.config_init[subcommand]
         try:
             if config.get("ckpt_path") == "last":
                 config["ckpt_path"] = self._last_checkpoint(subcommand)
             super()._run_subcommand(subcommand)
-        except (CheckpointError, ClassCountError) as error:
-            path = str(config.get("ckpt_path"))
-            print(f"error: {error}" if path in str(error) else f"error: {path}: {error}", file=sys.stderr)
+        except (CheckpointError, ClassCountError, ImageFolderError, DataFilesMissing) as error:
+            message, path = str(error), config.get("ckpt_path")
+            if isinstance(error, ClassCountError) and path:  # the class count came from this file
+                message = f"{path}: {message}"
+            print(f"error: {message}", file=sys.stderr)
             raise SystemExit(2) from error
         except NonFiniteLossError as error:
             last = getattr(self.trainer.checkpoint_callback, "last_model_path", "")
