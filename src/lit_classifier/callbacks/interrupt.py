@@ -2,8 +2,8 @@
 
 A scheduler's SIGTERM (pre-emption, ``kill``, a container stop) or a Ctrl+C should cost at most
 one step of work. Lightning turns SIGINT into a ``KeyboardInterrupt`` wherever the program happens
-to be (possibly between ``backward`` and the optimizer step) and, off SLURM, only *notes* a
-SIGTERM, then exits with code 0 without a checkpoint. Here both signals only set a flag; the end of
+to be (possibly between ``backward`` and the optimizer step) and, off SLURM, stops at the next
+step after a SIGTERM with exit code 0 and no checkpoint. Here both signals only set a flag; the end of
 the current training step saves ``interrupted.ckpt`` beside ``last.ckpt`` (a clean restart point
 Lightning knows how to resume from) and the run exits with ``128 + signal number`` (143 for
 SIGTERM, 130 for SIGINT), the shell convention for "killed by this signal".
@@ -96,7 +96,8 @@ class Interruption(Callback):
         pl_module.print(
             f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step}). "
             f"It runs only its remaining batches, taken from the start of that epoch's shuffled order, "
-            "so a few samples of this one epoch repeat and as many are not seen; later epochs are exact."
+            "so some samples of this one epoch repeat and as many are not seen (later epochs keep their "
+            "usual order; an end-of-epoch checkpoint resumes exactly)."
         )
 
 
