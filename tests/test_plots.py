@@ -127,3 +127,16 @@ def test_lit_classifier_plot_is_an_installed_command() -> None:
     scripts = {script.name: script.value for script in entry_points(group="console_scripts")}
 
     assert scripts["lit-classifier-plot"] == "lit_classifier.plots:main"
+
+
+def test_train_model_runs_get_the_pictures_too() -> None:
+    from lit_classifier import train_model
+    from lit_classifier.models import SmallCNN
+
+    result = train_model(SmallCNN(), epochs=1, limit_train_batches=2)
+
+    assert result.trainer is not None and result.trainer.log_dir is not None
+    folder = Path(result.trainer.log_dir)
+    assert folder == Path("runs/train_model/version_0")
+    for name in PNGS:
+        assert_is_a_picture(folder / name)

@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
-from lit_classifier.callbacks import EpochSummary
+from lit_classifier.callbacks import EpochSummary, RunPlots
 from lit_classifier.checkpointing import use_atomic_checkpoints
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.digits import DigitsDataModule
@@ -41,7 +41,8 @@ def train_model(
 
     The recipe's signature, on Lightning: ``datamodule`` defaults to the embedded digits, the head
     of ``model`` is sized to the data's classes, and ``trainer_kwargs`` go to ``lightning.Trainer``
-    (``accelerator="gpu"``, ``precision="bf16-mixed"``, ...). Metrics land in ``runs/train_model``.
+    (``accelerator="gpu"``, ``precision="bf16-mixed"``, ...). Metrics and the run's pictures
+    (``lit_classifier.plots``) land in ``runs/train_model/version_N``.
 
     >>> result = train_model(my_net, epochs=8, lr=0.05)   # doctest: +SKIP
     >>> result.history[-1]["val_acc"]                     # doctest: +SKIP
@@ -57,7 +58,7 @@ def train_model(
     summary = EpochSummary()
     trainer_kwargs.setdefault("logger", CSVLogger("runs", name="train_model"))
     trainer_kwargs.setdefault("enable_progress_bar", False)
-    callbacks = [*trainer_kwargs.pop("callbacks", []), summary]
+    callbacks = [*trainer_kwargs.pop("callbacks", []), summary, RunPlots()]
     trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, **trainer_kwargs)
     use_atomic_checkpoints(trainer)  # a checkpoint file is whole or absent, never half-written
     trainer.fit(module, datamodule=datamodule)
