@@ -11,7 +11,8 @@ import torch
 from PIL import Image, ImageStat
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import plots
+from lit_classifier import plots, train_model
+from lit_classifier.models import SmallCNN
 
 PNGS = (plots.CURVES_PNG, plots.CONFUSION_PNG, plots.MISCLASSIFIED_PNG)
 TWO_EPOCHS = ["--trainer.limit_train_batches=4", "--trainer.max_epochs=2"]
@@ -130,9 +131,6 @@ def test_lit_classifier_plot_is_an_installed_command() -> None:
 
 
 def test_train_model_runs_get_the_pictures_too() -> None:
-    from lit_classifier import train_model
-    from lit_classifier.models import SmallCNN
-
     result = train_model(SmallCNN(), epochs=1, limit_train_batches=2)
 
     assert result.trainer is not None and result.trainer.log_dir is not None
