@@ -118,3 +118,22 @@ def test_frozen_backbone_stays_put_then_trains(tmp_path: Path) -> None:
         else:
             assert torch.equal(frozen[name], start), name  # the backbone waits one epoch
             assert not torch.equal(thawed[name], frozen[name]), name  # then trains
+
+
+def test_finetune_config_freezes_then_trains_the_backbone_at_a_tenth_of_the_rate() -> None:
+    result = cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "models" / "finetune_resnet18.yaml"),
+        "--model.init_args.model.init_args.weights=null",  # the test never downloads
+        "--data.init_args.to_rgb=true",
+        "--data.batch_size=8",
+        "--trainer.limit_train_batches=2",
+        "--trainer.limit_val_batches=0",
+        "--trainer.max_epochs=2",
+    )
+
+    head, backbone = result.trainer.optimizers[0].param_groups
+    assert head["lr"] == 0.01 and backbone["lr"] == pytest.approx(0.001)
+    assert result.model.freeze_backbone_epochs == 1
+    assert all(p.requires_grad for p in result.model.parameters())  # thawed for the second epoch

@@ -39,6 +39,9 @@ class TorchvisionModel(nn.Module):
             weights_enum = torchvision.models.get_model_weights(name)
         except ValueError as error:
             raise ValueError(f"unknown torchvision model {name!r}: {error}") from error
+        # jsonargparse hands `--model.model.weights=null` to a nested class as the string "None".
+        if weights is not None and weights.lower() in ("none", "null"):
+            weights = None
         chosen = None if weights is None else _weights_member(weights_enum, weights)
         try:
             self.net = torchvision.models.get_model(name, weights=chosen, **(kwargs or {}))
