@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
 from torch import Tensor, nn
 
 from helpers import cli, read_metrics
+from lit_classifier.nonfinite import NonFiniteGuard, NonFiniteLossError
 
 RUN = ["--trainer.limit_train_batches=4", "--trainer.limit_val_batches=1", "--trainer.max_epochs=3"]
 RUN += ["--model.model=test_nonfinite.PoisonedNet", "--plots.enabled=false"]
@@ -67,3 +70,20 @@ def test_unknown_mode_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert exit_info.value.code != 0
     assert "nonfinite" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_the_bad_step_is_named_one_step_later_without_a_host_sync() -> None:
+    guard = NonFiniteGuard("stop")
+    trainer: Any = SimpleNamespace(current_epoch=2, global_step=41)
+    nan = torch.tensor(float("nan"), device="cuda")
+
+    torch.cuda.set_sync_debug_mode("error")  # any blocking copy or stream sync raises
+    try:
+        assert guard.accept(nan, trainer, batch_idx=5)  # queued, not yet read
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+    with pytest.raises(NonFiniteLossError, match="at epoch 3, batch_idx 5, global_step 41"):
+        guard.check()  # what the next step, the epoch end or a checkpoint save does
