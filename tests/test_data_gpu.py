@@ -150,7 +150,7 @@ def test_training_batches_are_augmented_when_asked() -> None:
 
 
 def test_digits_reach_the_same_accuracy_as_the_ordinary_loader() -> None:
-    settings = ["--trainer.max_epochs=3"]
+    settings = ["--trainer.max_epochs=2", "--plots.enabled=false"]
     ordinary = cli("fit", *settings)
     resident = cli("fit", *settings, "--data.gpu_resident=true")
 
