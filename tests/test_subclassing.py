@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -59,3 +61,15 @@ def test_added_metric_is_logged_once_per_validation_epoch() -> None:
     assert len(values) == 2
     assert all(0.0 <= value <= 1.0 for value in values)
     assert values[1] > values[0]  # the network learns between the two epochs
+
+
+def test_readme_shows_the_examples_code_as_it_is() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    section = readme[readme.index("## Extend by subclassing") :]
+    start = section.index("```python\n") + len("```python\n")
+    block = section[start : section.index("\n```", start)]
+    source = (repo / "src" / "lit_classifier" / "examples.py").read_text()
+
+    assert "class WeightedLossClassifier" in block
+    assert block.strip() in source  # test_readme.py runs the block; these tests run the file

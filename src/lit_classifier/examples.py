@@ -59,6 +59,3 @@ class F1Classifier(ClassifierModule):
         super().on_validation_epoch_end()
         self.log("val_f1", self.val_f1.compute())
         self.val_f1.reset()
-
-
-__all__ = ["AdamWNoDecayOnNormsClassifier", "F1Classifier", "WeightedLossClassifier"]
