@@ -11,7 +11,7 @@ measures each path and also prints the ratio resident / DataLoader.
 
     python benchmarks/throughput.py                     # digits, SmallCNN, CPU
     python benchmarks/throughput.py --device cuda --batch-size 512
-    python benchmarks/throughput.py --data-path both    # device-resident batches against the DataLoader
+    python benchmarks/throughput.py --data-path both --repeats 3   # device-resident vs DataLoader
     python benchmarks/throughput.py --dataset cifar10 --data-dir data --data-path both --device cuda
 """
 
@@ -90,9 +90,9 @@ class Alternate(Callback):
 
 def measure(
     data: InMemoryDataModule, loader: Iterable, device: torch.device, rounds: int
-) -> tuple[float, float, int]:
-    """Median images/s of the hand-written loop and of ClassifierModule + Trainer on ``loader``,
-    and the images per epoch."""
+) -> tuple[list[float], list[float], int]:
+    """Per-epoch images/s of the hand-written loop and of ClassifierModule + Trainer on ``loader``
+    (warm-up epochs left out), and the images per epoch."""
     L.seed_everything(0, verbose=False)
     images_per_epoch = sum(len(labels) for _, labels in loader)
     module = ClassifierModule(SmallCNN(), num_classes=data.num_classes, input_shape=data.dims)
@@ -113,7 +113,7 @@ def measure(
     trainer.fit(module, train_dataloaders=loader)
     hand = [images_per_epoch / s for s in alternate.hand_seconds[1:]]
     lit = [images_per_epoch / s for s in alternate.lightning_seconds[1:]]
-    return statistics.median(hand), statistics.median(lit), images_per_epoch
+    return hand, lit, images_per_epoch
 
 
 def main() -> None:
@@ -127,6 +127,7 @@ def main() -> None:
         default="loader",
         help="DataLoader, device-resident batches, or both (and their ratio)",
     )
+    parser.add_argument("--repeats", type=int, default=1, help="turns of each data path, interleaved")
     parser.add_argument("--dataset", choices=["digits", "cifar10"], default="digits")
     parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (torchvision's layout)")
     args = parser.parse_args()
@@ -138,27 +139,32 @@ def main() -> None:
         data = CIFAR10DataModule(args.data_dir, download=False, batch_size=args.batch_size)
     data.setup("fit")
     paths = ["loader", "resident"] if args.data_path == "both" else [args.data_path]
-    results: dict[str, tuple[float, float, int]] = {}
-    for path in paths:
-        loader = data.train_dataloader() if path == "loader" else data.device_batches("train", device)
-        results[path] = measure(data, loader, device, args.rounds)
+    loaders = {"loader": data.train_dataloader(), "resident": data.device_batches("train", device)}
+    hand: dict[str, list[float]] = {path: [] for path in paths}
+    lit: dict[str, list[float]] = {path: [] for path in paths}
+    # The paths take turns, `repeats` times: a change in the machine's load hits both alike.
+    for _ in range(args.repeats):
+        for path in paths:
+            hand_rates, lit_rates, images_per_epoch = measure(data, loaders[path], device, args.rounds)
+            hand[path] += hand_rates
+            lit[path] += lit_rates
+    results = {path: (statistics.median(hand[path]), statistics.median(lit[path])) for path in paths}
 
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
         name = f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}, torch {torch.__version__}, lightning {L.__version__}")
-    images_per_epoch = results[paths[0]][2]
     print(
         f"{args.dataset}, SmallCNN, batch {args.batch_size}, {images_per_epoch} images/epoch, "
-        f"DataLoader workers {data.num_workers}, median of {args.rounds}"
+        f"DataLoader workers {data.num_workers}, median of {args.rounds * args.repeats} epochs"
     )
     print(f"{'data path':<12}{'loop':<32}{'images/s':>12}")
-    for path, (hand, lit, _) in results.items():
-        print(f"{path:<12}{'hand-written':<32}{hand:>12.0f}")
-        print(f"{path:<12}{'ClassifierModule + Trainer':<32}{lit:>12.0f}")
-    for path, (hand, lit, _) in results.items():
-        print(f"ratio Lightning / hand-written ({path}): {lit / hand:.3f}")
+    for path, (hand_rate, lit_rate) in results.items():
+        print(f"{path:<12}{'hand-written':<32}{hand_rate:>12.0f}")
+        print(f"{path:<12}{'ClassifierModule + Trainer':<32}{lit_rate:>12.0f}")
+    for path, (hand_rate, lit_rate) in results.items():
+        print(f"ratio Lightning / hand-written ({path}): {lit_rate / hand_rate:.3f}")
     if len(results) == 2:
         speedup = results["resident"][1] / results["loader"][1]
         print(f"ratio resident / DataLoader (ClassifierModule + Trainer): {speedup:.3f}")
