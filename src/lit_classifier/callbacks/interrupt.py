@@ -61,7 +61,7 @@ class Interruption(Callback):
         if self.received is None:
             return
         path = checkpoint_folder(trainer) / INTERRUPTED_NAME
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # the full state: optimizer, loops, callbacks
         name = signal.Signals(self.received).name
         if trainer.is_global_zero:
             print(
