@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from PIL import Image, ImageStat
+from torch import nn
 
 from helpers import FAST, cli, run_dir
 from lit_classifier import plots, train_model
@@ -77,7 +78,9 @@ def test_read_history_gives_one_row_per_epoch(tmp_path: Path) -> None:
 def predictions_with_two_mistakes() -> plots.Predictions:
     """Four images: 0 and 3 right, 1 wrong with p=0.6, 2 wrong with p=0.9."""
     probabilities = torch.tensor([[0.8, 0.2], [0.6, 0.4], [0.1, 0.9], [0.3, 0.7]])
-    return plots.Predictions(torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), probabilities)
+    return plots.Predictions(
+        torch.tensor([0, 1, 0, 1]), probabilities, torch.rand(4, 1, 8, 8), torch.arange(4)
+    )
 
 
 def test_confusion_matrix_counts_true_rows_and_predicted_columns() -> None:
@@ -138,3 +141,16 @@ def test_train_model_runs_get_the_pictures_too() -> None:
     assert folder == Path("runs/train_model/version_0")
     for name in PNGS:
         assert_is_a_picture(folder / name)
+
+
+def test_collect_predictions_keeps_only_the_pictures_of_the_surest_mistakes() -> None:
+    # The "network" passes its input through: each image is its own logits, so the mistakes are known.
+    first = (torch.tensor([[3.0, 0.0], [0.0, 1.0]]), torch.tensor([1, 1]))  # row 0 wrong (p=0.95)
+    second = (torch.tensor([[0.0, 5.0], [2.0, 0.0]]), torch.tensor([0, 1]))  # rows 2 (p=0.99), 3 (p=0.88)
+
+    predictions = plots.collect_predictions(nn.Identity(), [first, second], keep_images=2)
+
+    assert predictions.targets.tolist() == [1, 1, 0, 1]
+    assert predictions.probabilities.shape == (4, 2)
+    assert predictions.image_rows.tolist() == [2, 0]  # surest first; row 3 is not kept
+    assert torch.equal(predictions.images[0], second[0][0])

@@ -34,11 +34,13 @@ MISCLASSIFIED_PNG = "misclassified.png"
 
 @dataclass
 class Predictions:
-    """What the network said about a set of images: the images (on the CPU), labels, probabilities."""
+    """What the network said about a set of images: labels and probabilities of every image, and
+    the pictures of some of them (``images[i]`` is row ``image_rows[i]``), on the CPU."""
 
-    images: Tensor
     targets: Tensor
     probabilities: Tensor
+    images: Tensor
+    image_rows: Tensor
 
     @property
     def predicted(self) -> Tensor:
@@ -51,24 +53,53 @@ def collect_predictions(
     batches: Iterable[Sequence[Tensor]],
     device: torch.device | str = "cpu",
     max_batches: int | float | None = None,
+    keep_images: int = 16,
 ) -> Predictions:
-    """Run ``model`` in eval mode over ``(images, labels)`` batches, at most ``max_batches`` of them."""
+    """Run ``model`` in eval mode over ``(images, labels)`` batches, at most ``max_batches`` of them.
+
+    Only the ``keep_images`` most confidently wrong images are kept, so a large validation set
+    costs memory for its labels and probabilities, not for its pictures.
+    """
     was_training = model.training
     model.eval()
-    images, targets, probabilities = [], [], []
+    targets, probabilities = [], []
+    kept: Predictions | None = None
+    seen = 0
     try:
         for index, batch in enumerate(batches):
             if max_batches is not None and index >= max_batches:
                 break
-            x, y = batch[0].to(device), batch[1]
-            probabilities.append(model(x).float().softmax(dim=1).cpu())
-            images.append(x.float().cpu())
-            targets.append(y.cpu())
+            x, y = batch[0].to(device), batch[1].cpu()
+            p = model(x).float().softmax(dim=1).cpu()
+            wrong = p.argmax(dim=1) != y
+            rows = seen + wrong.nonzero().flatten()
+            mistakes = Predictions(y[wrong], p[wrong], x[wrong.to(x.device)].float().cpu(), rows)
+            kept = _surest(mistakes if kept is None else _join(kept, mistakes), keep_images)
+            targets.append(y)
+            probabilities.append(p)
+            seen += len(y)
     finally:
         model.train(was_training)
-    if not images:
+    if kept is None:
         raise ValueError("no batches to predict on: the validation set is empty")
-    return Predictions(torch.cat(images), torch.cat(targets), torch.cat(probabilities))
+    return Predictions(torch.cat(targets), torch.cat(probabilities), kept.images, kept.image_rows)
+
+
+def _join(a: Predictions, b: Predictions) -> Predictions:
+    return Predictions(
+        torch.cat([a.targets, b.targets]),
+        torch.cat([a.probabilities, b.probabilities]),
+        torch.cat([a.images, b.images]),
+        torch.cat([a.image_rows, b.image_rows]),
+    )
+
+
+def _surest(part: Predictions, count: int) -> Predictions:
+    """The ``count`` rows of ``part`` with the highest top probability."""
+    order = part.probabilities.max(dim=1).values.argsort(descending=True)[:count]
+    return Predictions(
+        part.targets[order], part.probabilities[order], part.images[order], part.image_rows[order]
+    )
 
 
 def confusion_matrix(predictions: Predictions, num_classes: int) -> Tensor:
@@ -144,22 +175,25 @@ def misclassified_grid(
     denormalize: Callable[[Tensor], Tensor] | None = None,
 ) -> Figure:
     """The ``count`` wrong predictions the network was surest of, each titled true / predicted (p)."""
-    wrong = (predictions.predicted != predictions.targets).nonzero().flatten()
-    confidence = predictions.probabilities.max(dim=1).values[wrong]
-    chosen = wrong[confidence.argsort(descending=True)][:count]
+    predicted = predictions.predicted
+    total_wrong = int((predicted != predictions.targets).sum())
+    image_rows = predictions.image_rows
+    wrong = (predicted[image_rows] != predictions.targets[image_rows]).nonzero().flatten()
+    confidence = predictions.probabilities[image_rows[wrong]].max(dim=1).values
+    chosen = wrong[confidence.argsort(descending=True)][:count]  # positions in `images`
     columns = 8 if len(chosen) > 4 else max(len(chosen), 1)
     rows = max(1, -(-len(chosen) // columns))
     figure = Figure(figsize=(1.6 * columns + 0.4, 1.8 * rows + 0.6), layout="constrained")
-    figure.suptitle(f"most confidently wrong validation images ({len(wrong)} wrong in all)")
+    figure.suptitle(f"most confidently wrong validation images ({total_wrong} wrong in all)")
     grid = figure.subplots(rows, columns, squeeze=False)
     for axes in grid.flat:
         axes.axis("off")
     if len(chosen) == 0:
         grid[0, 0].text(0.5, 0.5, "none: every image is right", ha="center", va="center")
     images = display_images(predictions.images[chosen], denormalize)
-    for axes, index, image in zip(grid.flat, chosen.tolist(), images, strict=False):
+    for axes, index, image in zip(grid.flat, image_rows[chosen].tolist(), images, strict=False):
         true = class_names[int(predictions.targets[index])]
-        guess = class_names[int(predictions.predicted[index])]
+        guess = class_names[int(predicted[index])]
         probability = float(predictions.probabilities[index].max())
         gray = image.shape[-1] == 1
         pixels = (image.squeeze(-1) if gray else image).numpy()
@@ -233,7 +267,7 @@ def plot_run(run_dir: Path, count: int = 16) -> list[Path]:
     module = ClassifierModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
     datamodule = load_datamodule(run_dir / "config.yaml")
     datamodule.setup("validate")
-    predictions = collect_predictions(module, datamodule.val_dataloader())
+    predictions = collect_predictions(module, datamodule.val_dataloader(), keep_images=count)
     return write_plots(run_dir, module.class_names, history, predictions, denormalizer(datamodule), count)
 
 

@@ -46,8 +46,7 @@ class RunPlots(Callback):
         self.paths = write_plots(folder, class_names, history, predictions, denormalize, self.count)
         pl_module.print(f"wrote {', '.join(path.name for path in self.paths)} to {folder}")
 
-    @staticmethod
-    def _predict_validation(trainer: L.Trainer, pl_module: L.LightningModule) -> Predictions | None:
+    def _predict_validation(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Predictions | None:
         loaders = trainer.val_dataloaders
         if isinstance(loaders, list | tuple):
             loaders = loaders[0] if loaders else None
@@ -58,5 +57,5 @@ class RunPlots(Callback):
         batches = (pl_module._apply_batch_transfer_handler(batch, pl_module.device) for batch in loaders)
         with trainer.precision_plugin.forward_context(), torch.no_grad():
             return collect_predictions(
-                pl_module, batches, pl_module.device, max_batches=trainer.num_val_batches[0]
+                pl_module, batches, pl_module.device, trainer.num_val_batches[0], keep_images=self.count
             )
