@@ -46,13 +46,18 @@ def test_stopped_after_epoch_1_and_resumed_equals_the_uninterrupted_run() -> Non
     assert epoch_rows(first) + epoch_rows(rest) == epoch_rows(whole)
 
 
-def test_resume_from_a_path_continues_the_run() -> None:
+def test_resume_from_a_path_continues_the_run_and_its_epoch_numbers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     first = run_dir(cli("fit", *RUN, "--trainer.max_epochs=1"))
+    capsys.readouterr()
 
-    resumed = cli("fit", *RUN, "--trainer.max_epochs=2", f"--ckpt_path={first / 'checkpoints' / 'last.ckpt'}")
+    resumed = cli("fit", *RUN, "--trainer.max_epochs=3", f"--ckpt_path={first / 'checkpoints' / 'last.ckpt'}")
 
-    assert resumed.trainer.current_epoch == 2
-    assert resumed.trainer.global_step == 8
+    assert resumed.trainer.current_epoch == 3
+    assert resumed.trainer.global_step == 12
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" |")[0] for line in lines] == ["epoch 2/3", "epoch 3/3"]
 
 
 def test_mid_epoch_checkpoint_resumes_and_says_what_happens_to_the_epoch(

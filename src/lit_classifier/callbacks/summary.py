@@ -39,7 +39,8 @@ class EpochSummary(Callback):
             return
         seconds, self._seconds = self._seconds, None
         metrics = trainer.callback_metrics
-        row = {"epoch": float(len(self.history) + 1), "seconds": seconds}
+        # Epochs finished so far, counted by the Trainer: right after a resume too.
+        row = {"epoch": float(trainer.current_epoch), "seconds": seconds}
         row.update({key: float(metrics[key]) for key in SUMMARY_KEYS if key in metrics})
         self.history.append(row)
         pl_module.print(format_row(row, trainer.max_epochs))
