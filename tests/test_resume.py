@@ -74,3 +74,13 @@ def test_mid_epoch_checkpoint_resumes_and_says_what_happens_to_the_epoch(
     assert "It runs only its remaining batches" in out
     assert resumed.trainer.current_epoch == 2
     assert resumed.trainer.global_step == 3 + 1 + 4  # the rest of epoch 1, then all of epoch 2
+
+
+def test_ckpt_path_last_also_finds_a_shared_checkpoint_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    cli("fit", *RUN, "--trainer.max_epochs=1", "--checkpoint.dirpath=shared")
+    capsys.readouterr()
+
+    resumed = cli("fit", *RUN, "--trainer.max_epochs=2", "--checkpoint.dirpath=shared", "--ckpt_path=last")
+
+    assert f"--ckpt_path last: {Path('shared').resolve() / 'last.ckpt'}" in capsys.readouterr().out
+    assert resumed.trainer.global_step == 8

@@ -133,13 +133,15 @@ def check_ckpt_path(value: str | None) -> None:
         raise CheckpointError(f"checkpoint file not found: {value} (--ckpt_path)")
 
 
-def find_last_checkpoint(runs: Path) -> Path | None:
-    """The newest ``last.ckpt`` or ``interrupted.ckpt`` of any run under ``runs`` (``runs/lightning_logs``).
+def find_last_checkpoint(runs: Path, dirpath: Path | None = None) -> Path | None:
+    """The newest ``last.ckpt`` or ``interrupted.ckpt`` of any run under ``runs`` (``runs/lightning_logs``),
+    or in ``dirpath`` (a ``--checkpoint.dirpath`` shared by the runs).
 
     Lightning looks for ``--ckpt_path last`` only in the folder of the *new* run, which is always
     empty with a versioned logger; this looks in the earlier runs, which is what resuming means.
     """
-    candidates = [path for path in runs.glob("*/checkpoints/*.ckpt") if _RESUMABLE.match(path.name)]
+    files = [*runs.glob("*/checkpoints/*.ckpt"), *(dirpath.glob("*.ckpt") if dirpath else [])]
+    candidates = [path for path in files if _RESUMABLE.match(path.name)]
     return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 

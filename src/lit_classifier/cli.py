@@ -132,7 +132,8 @@ class ClassifierCLI(LightningCLI):
         """``--ckpt_path last``: the newest last or interrupted checkpoint of the earlier runs."""
         logger = self.trainer.logger
         runs = Path(getattr(logger, "root_dir", None) or self.trainer.default_root_dir)
-        found = find_last_checkpoint(runs)
+        dirpath = getattr(self.trainer.checkpoint_callback, "dirpath", None)
+        found = find_last_checkpoint(runs, Path(dirpath) if dirpath else None)
         if found is None and subcommand != "fit":
             raise CheckpointError(
                 f"--ckpt_path last: no last.ckpt or interrupted.ckpt under {runs}/*/checkpoints"
