@@ -3,6 +3,7 @@ learning rate moves as the schedule says."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +13,7 @@ import torch
 from helpers import FAST, cli, read_metrics, run_dir
 from lit_classifier import ClassifierModule, DigitsDataModule
 from lit_classifier.models import SmallCNN
-from lit_classifier.optim import WarmupCosineLR
+from lit_classifier.optim import WarmupCosineLR, scheduler_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # Two epochs of 5 steps, the learning rate logged after every step.
@@ -137,3 +138,17 @@ def test_finetune_config_freezes_then_trains_the_backbone_at_a_tenth_of_the_rate
     assert head["lr"] == 0.01 and backbone["lr"] == pytest.approx(0.001)
     assert result.model.freeze_backbone_epochs == 1
     assert all(p.requires_grad for p in result.model.parameters())  # thawed for the second epoch
+
+
+def test_interval_follows_the_schedule_unless_given() -> None:
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    one_cycle = partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1)
+    step_lr = partial(torch.optim.lr_scheduler.StepLR, step_size=1)
+
+    sized = scheduler_config(one_cycle, optimizer, lambda: 100)
+    per_epoch = scheduler_config(step_lr, optimizer, lambda: 100)
+    forced = scheduler_config(one_cycle, optimizer, lambda: 100, interval="epoch")
+
+    assert (sized["interval"], sized["scheduler"].total_steps) == ("step", 100)
+    assert per_epoch["interval"] == "epoch"
+    assert forced["interval"] == "epoch"

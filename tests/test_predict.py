@@ -82,3 +82,22 @@ def test_sample_paths_follow_subsets(tmp_path: Path) -> None:
 
     assert sample_paths(nested) == [folder.samples[1][0], folder.samples[3][0]]
     assert sample_paths(torch.utils.data.TensorDataset(torch.zeros(2))) is None
+
+
+def test_predict_on_the_image_folder_data_module_names_the_files(tmp_path: Path) -> None:
+    images = write_image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=5)
+    data = [
+        "--data=lit_classifier.data.ImageFolderDataModule",
+        f"--data.root={images}",
+        "--data.image_size=16",
+        "--data.batch_size=2",
+        "--data.num_workers=0",
+    ]
+    fitted = cli("fit", *FEW_STEPS, *data)
+
+    predicted = cli("predict", *data, f"--ckpt_path={run_dir(fitted) / 'checkpoints' / 'last.ckpt'}")
+
+    rows = read_csv(run_dir(predicted) / "predictions.csv")
+    assert len(rows) == len(predicted.datamodule.predict_set) >= 2
+    assert all(Path(row["path"]).is_file() and row["path"].endswith(".png") for row in rows)
+    assert {row["prediction"] for row in rows} <= {"cat", "dog"}
