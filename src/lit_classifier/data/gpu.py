@@ -1,8 +1,9 @@
 """Device-resident batches: a whole split held on the Trainer's device, batched and augmented there.
 
 For sets that fit in device memory (digits, MNIST, CIFAR: 150 MB as uint8 for CIFAR-10's 50,000
-training images) the per-sample DataLoader path (one Python call, one crop, one flip per image in a
-worker, then a host-to-device copy per batch) costs more than the small network it feeds. Here the
+training images) the per-sample DataLoader path does Python work per image (one call, one crop,
+one flip, in a worker) and a host-to-device copy per batch, which a small network on a fast
+accelerator waits for (the design notes' launch-bound regime). Here the
 split is copied to the device once as uint8 and every batch is one gather, one batched crop, one
 batched flip and one normalisation, each a handful of tensor ops. The random choices are drawn per
 image (cifar10-airbench does the same), so a batch is as varied as the DataLoader path's.
