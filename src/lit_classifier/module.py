@@ -62,7 +62,8 @@ class ClassifierModule(L.LightningModule):
         scheduler_interval: step the scheduler every ``"step"`` or every ``"epoch"``; by default,
             schedules sized in steps step every step and the others every epoch.
         freeze_backbone_epochs: train only the head (the final linear layer) for this many
-            epochs, then everything: fine-tuning a pretrained network without wrecking it.
+            epochs, then everything: fine-tuning a pretrained network without wrecking it. Under
+            DDP this needs ``--trainer.strategy ddp_find_unused_parameters_true``.
         backbone_lr_scale: the backbone's learning rate as a fraction of the head's (e.g. 0.1
             when fine-tuning); 1 keeps one parameter group.
         nonfinite: what a NaN or infinite training loss does: ``stop`` training at that step
