@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,17 @@ UNEVEN = ["--data.init_args.val_fraction=0.1506", "--data.init_args.batch_size=4
 VAL_SIZE, TEST_SIZE = 271, 359
 
 
-def start(command: list[str], cwd: Path) -> subprocess.Popen[str]:
+def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``command`` in ``cwd`` in its own process group (DDP's children join it)."""
     cwd.mkdir(exist_ok=True)
     return subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -169,23 +176,59 @@ def test_predict_on_two_processes_writes_every_input_once_in_order(tmp_path: Pat
         assert float(row_two["probability"]) == pytest.approx(float(row_one["probability"]), abs=1e-5)
 
 
-@pytest.mark.slow
-def test_two_nodes_started_with_torchrun_train_as_one_job(tmp_path: Path) -> None:
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1"]
-    torchrun += ["--master_addr=127.0.0.1", f"--master_port={free_port()}"]
+NodeLauncher = Callable[[int, int, list[str], Path], "subprocess.Popen[str]"]
+
+
+def torchrun_node(rank: int, port: int, fit_args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    """One "machine" of a two-node job, started as the README says with torchrun."""
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={rank}"]
+    torchrun += ["--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}"]
     fit = ["-m", "lit_classifier", "fit", "--config", DDP_YAML, "--config", MULTINODE_YAML]
-    fit += ["--trainer.accelerator=cpu", "--trainer.devices=1", *FAST, "--trainer.limit_val_batches=1.0"]
+    return start([*torchrun, *fit, "--trainer.devices=1", *fit_args], tmp_path / f"node{rank}")
+
+
+def slurm_node(rank: int, port: int, fit_args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
+    """One task of ``scripts/slurm/train.sbatch`` on 2 nodes x 1 task, with the variables SLURM sets;
+    ``srun`` (which would start the task on its node) just runs the command here."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "srun").write_text('#!/bin/sh\nexec "$@"\n')
+    (fake_bin / "srun").chmod(0o755)
+    node = tmp_path / f"node{rank}"
+    node.mkdir()
+    (node / "configs").symlink_to(REPO / "configs")  # sbatch runs where the job was submitted
+    env = {
+        **os.environ,
+        "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "lit-classifier",
+        "SLURM_NODELIST": "127.0.0.1",
+        "MASTER_PORT": str(port),  # on a cluster: derived from the job id
+        "SLURM_JOB_NUM_NODES": "2",
+        "SLURM_NNODES": "2",
+        "SLURM_NTASKS": "2",
+        "SLURM_NTASKS_PER_NODE": "1",
+        "SLURM_NODEID": str(rank),
+        "SLURM_PROCID": str(rank),
+        "SLURM_LOCALID": "0",
+    }
+    return start(["bash", str(REPO / "scripts" / "slurm" / "train.sbatch"), *fit_args], node, env)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launch_node", [torchrun_node, slurm_node], ids=["torchrun", "slurm"])
+def test_two_nodes_train_as_one_job(launch_node: NodeLauncher, tmp_path: Path) -> None:
+    port = free_port()
+    fit_args = ["--trainer.accelerator=cpu", *FAST, "--trainer.limit_val_batches=1.0", *UNEVEN]
     nodes = [tmp_path / "node0", tmp_path / "node1"]  # each "machine" has its own disk
 
-    outputs = finish(
-        *[start([*torchrun, f"--node_rank={rank}", *fit, *UNEVEN], node) for rank, node in enumerate(nodes)]
-    )
+    outputs = finish(*[launch_node(rank, port, fit_args, tmp_path) for rank in (0, 1)])
 
     run = only_run(nodes[0])
     checkpoint = run / "checkpoints" / "last.ckpt"
     on_one = cli("validate", "--trainer.accelerator=cpu", *UNEVEN, f"--ckpt_path={checkpoint}")
     # One metrics file, whose validation covers both nodes' shards: all 271 images, once each.
     assert last_value(read_metrics(run), "val_acc") == last_value(read_metrics(run_dir(on_one)), "val_acc")
-    assert not (nodes[1] / "runs").exists()  # node 1 wrote nothing
+    assert not (nodes[1] / "runs").exists()  # the second node wrote nothing
     assert len(epoch_lines(outputs[0])) == 1
     assert epoch_lines(outputs[1]) == []
