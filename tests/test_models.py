@@ -116,3 +116,15 @@ def test_timm_model_gets_its_head_sized() -> None:
     module = ClassifierModule(TimmModel("resnet18"), num_classes=3, input_shape=(3, 32, 32))
 
     assert module(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_timm_pretrained_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    timm = pytest.importorskip("timm")
+
+    def no_network(name: str, pretrained: bool = False, **kwargs: object) -> None:
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    monkeypatch.setattr(timm, "create_model", no_network)
+
+    with pytest.raises(RuntimeError, match=r"weights of timm's resnet18 from the Hugging Face Hub .*offline"):
+        TimmModel("resnet18", pretrained=True)
