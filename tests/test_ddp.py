@@ -122,6 +122,14 @@ def test_a_split_smaller_than_the_process_count_is_refused_with_its_name() -> No
         shards(1, train=False)
 
 
+def test_a_batch_larger_than_a_process_shard_is_refused() -> None:
+    dataset = TensorDataset(torch.arange(100))
+
+    with pytest.raises(ValueError, match="batch_size=64 is larger than the 50 training images each of the 2"):
+        distributed_sampler(dataset, 2, 0, train=True, seed=0, split="train", batch_size=64)
+    assert distributed_sampler(dataset, 2, 0, train=True, seed=0, split="train", batch_size=50) is not None
+
+
 @pytest.mark.slow
 def test_two_processes_fit_and_validate_like_one(tmp_path: Path) -> None:
     fit_stdout = lit_classifier(

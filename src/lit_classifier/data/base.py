@@ -83,7 +83,12 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         train = split == "train"
         # Several processes: each gets its own shard, and evaluation counts every sample once.
         sampler = distributed_sampler(
-            dataset, *process_grid(self.trainer), train=train, seed=self.seed, split=split
+            dataset,
+            *process_grid(self.trainer),
+            train=train,
+            seed=self.seed,
+            split=split,
+            batch_size=self.batch_size,
         )
         return DataLoader(
             dataset,

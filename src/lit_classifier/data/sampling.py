@@ -41,6 +41,7 @@ def distributed_sampler(
     train: bool,
     seed: int,
     split: str,
+    batch_size: int = 1,
 ) -> DistributedSampler | None:
     """The sampler of process ``rank`` out of ``num_replicas``; ``None``: evaluate in order, one process.
 
@@ -51,9 +52,19 @@ def distributed_sampler(
         train: shuffle and pad (training), or keep order and count every sample once.
         seed: seed of the training order; epoch ``e`` shuffles with ``seed + e``.
         split: name of the split, for the error message.
+        batch_size: images per step of each process; training refuses a shard without one full batch.
     """
     if train:
-        return DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        sampler: DistributedSampler = DistributedSampler(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
+        )
+        if len(sampler) < batch_size:  # training keeps full batches only: there would be no step at all
+            each = f"each of the {num_replicas} processes gets" if num_replicas > 1 else "there are"
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the {len(sampler)} training images {each} "
+                "(batch_size is per process): lower batch_size"
+            )
+        return sampler
     if num_replicas < 2:
         return None
     size = len(dataset) if isinstance(dataset, Sized) else 0
