@@ -50,3 +50,11 @@ def test_signal_saves_a_checkpoint_that_resumes_the_run(
     assert f"--ckpt_path last: {saved.relative_to(tmp_path)}" in capsys.readouterr().out
     assert resumed.trainer.current_epoch == state["epoch"] + 2
     assert resumed.trainer.global_step > state["global_step"]
+
+
+def test_handlers_are_put_back_after_fit() -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+    cli("fit", *ARGS, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2")
+
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before

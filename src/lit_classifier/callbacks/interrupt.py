@@ -34,7 +34,7 @@ class Interruption(Callback):
     """Saves ``interrupted.ckpt`` and exits non-zero when SIGTERM or SIGINT arrives during ``fit``.
 
     Also prints, when a run resumes, where it resumes and what happens to a half-done epoch.
-    The signal handlers exist only while training runs (from ``on_train_start`` to teardown).
+    The signal handlers exist only while training runs (from ``on_train_start`` to its end).
     """
 
     def __init__(self) -> None:
@@ -74,7 +74,17 @@ class Interruption(Callback):
             )
         raise TrainingInterrupted(128 + self.received)
 
-    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    # Restored before the Trainer's teardown, which then puts back the handlers from before `fit`
+    # (restoring later would leave Lightning's stale SIGTERM handler installed).
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
