@@ -13,6 +13,7 @@ from torch import nn
 
 from helpers import FAST, cli, run_dir
 from lit_classifier import plots, train_model
+from lit_classifier.class_report import write_class_report
 from lit_classifier.models import SmallCNN
 
 PNGS = (plots.CURVES_PNG, plots.CONFUSION_PNG, plots.MISCLASSIFIED_PNG)
@@ -83,10 +84,11 @@ def predictions_with_two_mistakes() -> plots.Predictions:
     )
 
 
-def test_confusion_matrix_counts_true_rows_and_predicted_columns() -> None:
-    matrix = plots.confusion_matrix(predictions_with_two_mistakes(), num_classes=2)
+def test_the_confusion_matrix_written_in_validation_is_read_back(tmp_path: Path) -> None:
+    matrix = torch.tensor([[5, 1, 0], [0, 7, 2], [3, 0, 9]])
+    (path, _) = write_class_report(tmp_path, "val", matrix, ["a", "b", "c"])
 
-    assert matrix.tolist() == [[1, 1], [1, 1]]
+    assert torch.equal(plots.read_confusion(path), matrix)
 
 
 def test_misclassified_grid_shows_the_surest_mistakes_first() -> None:

@@ -102,10 +102,11 @@ def _surest(part: Predictions, count: int) -> Predictions:
     )
 
 
-def confusion_matrix(predictions: Predictions, num_classes: int) -> Tensor:
-    """Counts, ``[true class, predicted class]``."""
-    pairs = predictions.targets * num_classes + predictions.predicted
-    return torch.bincount(pairs, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+def read_confusion(matrix_csv: Path) -> Tensor:
+    """The counts of ``val_confusion_matrix.csv`` (``class_report.py``): rows true, columns predicted."""
+    with matrix_csv.open() as file:
+        rows = list(csv.reader(file))[1:]
+    return torch.tensor([[int(count) for count in row[1:]] for row in rows])
 
 
 def read_history(metrics_csv: Path) -> list[dict[str, float]]:
@@ -236,6 +237,7 @@ def write_plots(
     folder: Path,
     class_names: Sequence[str],
     history: Sequence[dict[str, float]] | None = None,
+    confusion: Tensor | None = None,
     predictions: Predictions | None = None,
     denormalize: Callable[[Tensor], Tensor] | None = None,
     count: int = 16,
@@ -244,9 +246,9 @@ def write_plots(
     figures: list[tuple[str, Figure]] = []
     if history:
         figures.append((CURVES_PNG, learning_curves(history)))
+    if confusion is not None:
+        figures.append((CONFUSION_PNG, confusion_figure(confusion.cpu(), class_names)))
     if predictions is not None:
-        matrix = confusion_matrix(predictions, len(class_names))
-        figures.append((CONFUSION_PNG, confusion_figure(matrix, class_names)))
         figures.append((MISCLASSIFIED_PNG, misclassified_grid(predictions, class_names, count, denormalize)))
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -259,16 +261,21 @@ def write_plots(
 def plot_run(run_dir: Path, count: int = 16) -> list[Path]:
     """Pictures of a finished ``lit-classifier fit`` run, from its folder alone.
 
-    Curves come from ``metrics.csv``; the network from ``checkpoints/last.ckpt`` (or the newest
-    checkpoint) and the validation data from the data module in ``config.yaml``.
+    Curves come from ``metrics.csv``, the confusion matrix from ``val_confusion_matrix.csv`` (the
+    last validation's, written by ``ClassifierModule``); the misclassified images are predicted
+    again by ``checkpoints/last.ckpt`` (or the newest checkpoint) on the validation data of the data
+    module in ``config.yaml``.
     """
     history = read_history(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else None
+    matrix_csv = run_dir / "val_confusion_matrix.csv"
+    confusion = read_confusion(matrix_csv) if matrix_csv.is_file() else None
     checkpoint = find_checkpoint(run_dir)
     module = ClassifierModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
     datamodule = load_datamodule(run_dir / "config.yaml")
     datamodule.setup("validate")
     predictions = collect_predictions(module, datamodule.val_dataloader(), keep_images=count)
-    return write_plots(run_dir, module.class_names, history, predictions, denormalizer(datamodule), count)
+    denormalize = denormalizer(datamodule)
+    return write_plots(run_dir, module.class_names, history, confusion, predictions, denormalize, count)
 
 
 def find_checkpoint(run_dir: Path) -> Path:

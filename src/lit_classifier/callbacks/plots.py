@@ -14,9 +14,11 @@ from lit_classifier.plots import Predictions, collect_predictions, denormalizer,
 class RunPlots(Callback):
     """``learning_curves.png``, ``confusion_matrix.png`` and ``misclassified.png`` in the run folder.
 
-    At the end of training, on the first process only, the network predicts the validation set once
-    more (as many batches as validation used) while it is still on its device; the curves come from
-    the CSV logger's ``metrics.csv``. ``fast_dev_run`` writes no files, like Lightning's loggers.
+    At the end of training, on the first process only: the curves come from the CSV logger's
+    ``metrics.csv``, the confusion matrix from the module's last validation (``val_metrics``, summed
+    over all processes), and for the misclassified images the network predicts the validation set
+    once more (as many batches as validation used) while it is still on its device.
+    ``fast_dev_run`` writes no files, like Lightning's loggers.
 
     Args:
         enabled: write the pictures (one extra pass over the validation set at the end).
@@ -43,7 +45,11 @@ class RunPlots(Callback):
         class_names = getattr(pl_module, "class_names", None) or []
         predictions = self._predict_validation(trainer, pl_module) if class_names else None
         denormalize = denormalizer(getattr(trainer, "datamodule", None))
-        self.paths = write_plots(folder, class_names, history, predictions, denormalize, self.count)
+        val_metrics = getattr(pl_module, "val_metrics", None)
+        confusion = getattr(val_metrics, "confusion", None)  # the last validation's, all processes'
+        self.paths = write_plots(
+            folder, class_names, history, confusion, predictions, denormalize, self.count
+        )
         pl_module.print(f"wrote {', '.join(path.name for path in self.paths)} to {folder}")
 
     def _predict_validation(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Predictions | None:
