@@ -94,7 +94,9 @@ def test_one_folder_is_split_by_fraction_with_a_fixed_seed(tmp_path: Path) -> No
     assert splits[0] == splits[1] and splits[0] != splits[2]
 
 
-def test_empty_folder_and_class_folder_without_images_are_clear_errors_at_setup(tmp_path: Path) -> None:
+def test_empty_folder_and_class_folder_without_images_are_clear_errors_at_setup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "empty").mkdir()
     write_image_folder(tmp_path / "photos")
     (tmp_path / "photos" / "bird").mkdir()
@@ -103,9 +105,14 @@ def test_empty_folder_and_class_folder_without_images_are_clear_errors_at_setup(
     with pytest.raises(ImageFolderError, match="has no class folders"):
         ImageFolderDataModule(str(tmp_path / "empty")).setup("fit")
     with pytest.raises(ImageFolderError, match=f"class folder {tmp_path / 'photos' / 'bird'} has no images"):
+        ImageFolderDataModule(str(tmp_path / "photos")).setup("fit")
+    with pytest.raises(SystemExit) as exit_info:  # the command: one line, exit code 2
         cli("fit", "--data=lit_classifier.ImageFolderDataModule", "--data.root=photos", *TINY, *FAST)
     with pytest.raises(ImageFolderError, match="does not exist"):
         ImageFolderDataModule(str(tmp_path / "missing")).setup("fit")
+
+    assert exit_info.value.code == 2
+    assert f"error: class folder {tmp_path / 'photos' / 'bird'} has no images" in capsys.readouterr().err
 
 
 def test_without_verification_a_bad_file_fails_when_loaded_naming_it(tmp_path: Path) -> None:

@@ -105,17 +105,23 @@ def test_missing_files_without_download_name_what_was_expected_where(tmp_path: P
 
 @pytest.mark.parametrize("module", [MNISTDataModule, CIFAR100DataModule])
 def test_offline_download_fails_with_the_file_list_not_a_network_trace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: type
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], module: type
 ) -> None:
     def no_network(*args: object, **kwargs: object) -> None:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)  # as on a machine without network
+    data = module(str(tmp_path))
 
     with pytest.raises(DataFilesMissing) as error:
+        data.prepare_data()
+    with pytest.raises(SystemExit) as exit_info:
         cli("fit", f"--data={module.__module__}.{module.__name__}", f"--data.data_dir={tmp_path}", *FAST)
 
     message = str(error.value)
-    assert "the download failed" in message and "these files are missing" in message
+    assert "the download failed (<urlopen error" in message and "these files are missing" in message
     assert str(tmp_path / module.folder) in message
     assert error.value.__cause__ is None and error.value.__suppress_context__  # no chained trace
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {module.__name__}: the download failed" in err and "Traceback" not in err

@@ -117,7 +117,7 @@ class StandardDataModule(InMemoryDataModule):
             for train in (True, False):
                 self.reader(str(self.data_dir), train=train, download=True)  # type: ignore[call-arg]
         except (OSError, RuntimeError) as error:  # URLError is an OSError; torchvision wraps some
-            raise self._missing_error(f"the download failed: {_first_line(error)}") from None
+            raise self._missing_error(f"the download failed ({_innermost_reason(error)})") from None
 
     def load_splits(self) -> dict[str, ImageTensors]:
         if self.missing_files():
@@ -149,8 +149,9 @@ class StandardDataModule(InMemoryDataModule):
         )
 
 
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+def _innermost_reason(error: BaseException) -> str:
+    """The last line of the message: torchvision lists each mirror it tried, the cause comes last."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[-1]
 
 
 _MNIST_FILES = (
