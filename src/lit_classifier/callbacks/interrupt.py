@@ -12,6 +12,7 @@ A second SIGINT stops at once, for the impatient.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -53,7 +54,8 @@ class Interruption(Callback):
             raise KeyboardInterrupt  # the second Ctrl+C: stop now, without a checkpoint
         self.received = signum
         name = signal.Signals(signum).name
-        print(f"\nreceived {name}: saving a checkpoint at the end of this step", file=sys.stderr, flush=True)
+        # os.write, not print: the signal may arrive in the middle of a print to stderr.
+        os.write(2, f"\nreceived {name}: saving a checkpoint at the end of this step\n".encode())
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
