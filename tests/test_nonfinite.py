@@ -87,3 +87,10 @@ def test_on_cuda_the_bad_step_is_named_one_step_later_without_a_host_sync() -> N
 
     with pytest.raises(NonFiniteLossError, match="at epoch 3, batch_idx 5, global_step 41"):
         guard.check()  # what the next step, the epoch end or a checkpoint save does
+
+
+def test_skip_mode_refuses_several_processes() -> None:
+    trainer: Any = SimpleNamespace(current_epoch=0, global_step=0, world_size=2)
+
+    with pytest.raises(ValueError, match="one process only; use 'stop' under DDP"):
+        NonFiniteGuard("skip").accept(torch.tensor(1.0), trainer, batch_idx=0)

@@ -13,6 +13,7 @@ small classifier cannot afford. So:
 - ``skip``: deciding to skip is a host decision, so this mode reads the flag every step (one
   sync per step on a GPU, the price of the option). A skipped batch gets no backward pass, no
   optimizer update and no place in the epoch's metrics; the count is reported at the epoch end.
+  One process only: under DDP the other processes would wait for the skipped gradients.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class NonFiniteGuard:
         step = TrainingStep(trainer.current_epoch + 1, batch_idx, trainer.global_step)
         finite = torch.isfinite(loss.detach())
         if self.mode == "skip":
+            if trainer.world_size > 1:
+                # A process that skips its backward pass would leave the others waiting in DDP's
+                # gradient all-reduce for ever.
+                raise ValueError("nonfinite='skip' works on one process only; use 'stop' under DDP")
             if bool(finite):
                 return True
             self.skipped.append(step)
