@@ -6,7 +6,11 @@ killed during it leaves a truncated ``last.ckpt``, and nothing is fsynced. ``Ato
 writes a temporary file beside the target, fsyncs it and renames it over the target
 (``os.replace`` is atomic on POSIX and Windows): at every instant the target is either the old
 complete file or the new complete file. A kill during the write can leave a stray
-``.<name>.tmp-<pid>`` file behind, never a broken checkpoint.
+``.<name>.tmp-<pid>`` file behind, never a broken checkpoint. The folder is not fsynced after the
+rename: after a power loss the name may still point at the previous (complete) file, and that
+second fsync would add half again to a save (measured on the project's 2-core machine for the
+default 0.77 MB SmallCNN checkpoint, median of 10: 7-8 ms with the file's fsync, 12 ms with the
+folder's too, 2-4 ms with neither, as Lightning's own writer).
 
 Loading wraps torch's terse errors into ones that name the file and say what to do.
 """
@@ -70,7 +74,6 @@ def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_folder(path.parent)
 
 
 def load_checkpoint_file(
@@ -106,18 +109,6 @@ def explain_load_error(path: Path, error: BaseException) -> CheckpointError | No
 
 def _is_local(path: _PATH) -> bool:
     return get_protocol(str(path)) in ("file", "local")
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 #: ``ckpt_path`` values Lightning resolves itself rather than reading as a file name.
