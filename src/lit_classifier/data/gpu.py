@@ -132,26 +132,28 @@ class DeviceBatches:
         self.sampler.epoch += 1
         for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            images = self.images[index]
+            images = self.images.index_select(0, index)  # not `images[index]`: slower on the CPU
             if self.crop_padding:
                 images = random_crop(images, self.crop_padding, generator)
             if self.flip:
                 images = random_flip(images, generator)
-            yield normalize(images, self.mean, self.std), self.labels[index]
+            yield normalize(images, self.mean, self.std), self.labels.index_select(0, index)
 
 
 def random_crop(images: Tensor, padding: int, generator: torch.Generator | None = None) -> Tensor:
     """Zero-pad each image by ``padding`` per side and crop it back to its size at a random offset,
     one offset per image (as torchvision's ``RandomCrop(size, padding)``, for a whole batch)."""
-    n, _, height, width = images.shape
-    padded = F.pad(images, (padding, padding, padding, padding))
+    n, channels, height, width = images.shape
+    padded_width = width + 2 * padding
+    padded = F.pad(images, (padding, padding, padding, padding)).flatten(2)  # (N, C, pixels)
     top = torch.randint(0, 2 * padding + 1, (n, 1, 1), device=images.device, generator=generator)
     left = torch.randint(0, 2 * padding + 1, (n, 1, 1), device=images.device, generator=generator)
     rows = top + torch.arange(height, device=images.device).view(1, height, 1)
     cols = left + torch.arange(width, device=images.device).view(1, 1, width)
-    batch = torch.arange(n, device=images.device).view(n, 1, 1)
-    # Advanced indexing around the channel slice gives (N, H, W, C); move channels back.
-    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
+    # One gather of each image's window from its flattened pixels: 6x faster on the CPU than
+    # indexing rows and columns separately, and one kernel on a GPU.
+    pixels = (rows * padded_width + cols).view(n, 1, height * width).expand(n, channels, -1)
+    return padded.gather(2, pixels).view(n, channels, height, width)
 
 
 def random_flip(images: Tensor, generator: torch.Generator | None = None) -> Tensor:
