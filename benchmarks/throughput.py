@@ -1,36 +1,82 @@
-"""Throughput of ClassifierModule + Trainer against a hand-written PyTorch loop, in one process.
+"""Throughput of ClassifierModule + Trainer against hand-written PyTorch loops, in one process.
 
-Both train the same network on the same DataLoader with the same optimizer, and both count the
-loss and the correct predictions every step (on the device, as a careful hand-written loop would).
-The runs alternate after a warm-up epoch; the median epoch throughput of each is reported with
-the ratio Lightning / hand-written.
+Each group is one Lightning run whose epochs alternate with epochs of hand-written loops (same
+thermal, allocator and scheduler state for all); the first epoch of each is a warm-up, then the
+median epoch's images/s is reported, with the peak memory of each loop's epochs.
 
-With ``--data-path resident`` both loops read device-resident batches (``lit_classifier.data.gpu``:
-the split held on the device, batched and augmented there) instead of a DataLoader; ``both``
-measures each path and also prints the ratio resident / DataLoader.
+- parity pairs: ClassifierModule + Trainer and a hand-written loop doing the same work (same
+  network and weights, batches, precision, batch size; loss and correct predictions counted every
+  step on the device), for each ``--models`` x ``--data-paths`` x ``--precisions``;
+- fast path (``--fast-path``): ``configs/cifar10_fast.yaml``'s settings for FastCifarNet through
+  ClassifierModule + Trainer, once per ``--compile-modes``, alternated with the "classic recipe"
+  (hand-written, DataLoader, fp32) and the "best eager" loop (hand-written, device-resident data,
+  bf16, channels_last, fused SGD on CUDA).
 
-    python benchmarks/throughput.py                     # digits, SmallCNN, CPU
-    python benchmarks/throughput.py --device cuda --batch-size 512
-    python benchmarks/throughput.py --data-path both --repeats 3   # device-resident vs DataLoader
-    python benchmarks/throughput.py --dataset cifar10 --data-dir data --data-path both --device cuda
+    python benchmarks/throughput.py                          # CPU: digits, SmallCNN, fp32 pair
+    python benchmarks/throughput.py --device cpu --dataset synthetic --quick --fast-path \\
+        --compile-modes none --data-paths loader resident    # every code path, in minutes
+    python benchmarks/throughput.py --device cuda --save     # GPU: everything, table saved
+    python benchmarks/throughput.py --device cuda --dataset cifar10 --data-dir data
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import datetime
+import re
 import statistics
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from torch import nn
 
-from lit_classifier import CIFAR10DataModule, ClassifierModule, DigitsDataModule
-from lit_classifier.data import InMemoryDataModule
-from lit_classifier.models import SmallCNN
+from lit_classifier import CIFAR10DataModule, DigitsDataModule
+from lit_classifier.data import InMemoryDataModule, SyntheticDataModule
+from throughput_configs import (
+    HandLoop,
+    Setup,
+    batches,
+    best_eager,
+    classic_recipe,
+    fast_path,
+    lightning_run,
+    network,
+    parity_setups,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Measured:
+    """Seconds and peak device memory (bytes; 0 on the CPU) of the timed epochs of one loop."""
+
+    images: int  # per epoch
+    seconds: list[float] = field(default_factory=list)
+    peaks: list[int] = field(default_factory=list)
+
+    def rate(self) -> float:
+        """Median images/s."""
+        return statistics.median(self.images / s for s in self.seconds)
+
+    def peak(self) -> int:
+        return max(self.peaks)
+
+
+def timed(run: Callable[[], None], device: torch.device, into: Measured) -> None:
+    synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    run()
+    synchronize(device)
+    into.seconds.append(time.perf_counter() - start)
+    into.peaks.append(torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0)
 
 
 def synchronize(device: torch.device) -> None:
@@ -38,136 +84,233 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def hand_written_epoch(
-    model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer, device: torch.device
-) -> int:
-    """The classic recipe's inner loop: one epoch, returns the number of images seen."""
-    criterion = nn.CrossEntropyLoss()
-    model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = 0
-    for images, labels in loader:
-        images = images.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        logits = model(images)
-        loss = criterion(logits, labels)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach() * labels.shape[0]
-        correct += (logits.argmax(dim=1) == labels).sum()
-        seen += labels.shape[0]
-    _ = (loss_sum / seen).item(), correct.item()  # the epoch's print: one sync per epoch
-    return seen
-
-
 class Alternate(Callback):
-    """Times each Lightning epoch, then runs and times one hand-written epoch right after it.
+    """Before each Lightning epoch, runs one epoch of each hand-written loop; times all of them.
 
-    Alternating in one process puts both under the same thermal, allocator and scheduler state.
+    A Lightning epoch is timed from its start to the next epoch's start (or the end of training),
+    so its epoch-end work (metrics computed and logged) counts, as the hand loop's final sync does.
     """
 
-    def __init__(self, hand_epoch: Callable[[], int], device: torch.device) -> None:
-        self.hand_epoch = hand_epoch
+    def __init__(self, lightning: Measured, hand: dict[str, tuple[HandLoop, Measured]], device: torch.device):
+        self.lightning = lightning
+        self.hand = hand
         self.device = device
-        self.lightning_seconds: list[float] = []
-        self.hand_seconds: list[float] = []
-        self._start = 0.0
+        self._start: float | None = None
+
+    def _close_lightning_epoch(self) -> None:
+        if self._start is not None:
+            synchronize(self.device)
+            self.lightning.seconds.append(time.perf_counter() - self._start)
+            peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else 0
+            self.lightning.peaks.append(peak)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._close_lightning_epoch()
+        for loop, measured in self.hand.values():
+            timed(loop.epoch, self.device, measured)
         synchronize(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         self._start = time.perf_counter()
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        synchronize(self.device)
-        self.lightning_seconds.append(time.perf_counter() - self._start)
-        start = time.perf_counter()
-        self.hand_epoch()
-        synchronize(self.device)
-        self.hand_seconds.append(time.perf_counter() - start)
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._close_lightning_epoch()
 
 
-def measure(
-    data: InMemoryDataModule, loader: Iterable, device: torch.device, rounds: int
-) -> tuple[list[float], list[float], int]:
-    """Per-epoch images/s of the hand-written loop and of ClassifierModule + Trainer on ``loader``
-    (warm-up epochs left out), and the images per epoch."""
+def run_group(
+    lightning_setup: Setup,
+    hand_setups: dict[str, Setup],
+    data: InMemoryDataModule,
+    device: torch.device,
+    rounds: int,
+    results: dict[str, Measured],
+    lightning_name: str,
+) -> None:
+    """One Lightning run of ``lightning_setup`` alternating with the hand-written ``hand_setups``;
+    the epochs are added to ``results`` under each loop's name."""
     L.seed_everything(0, verbose=False)
-    images_per_epoch = sum(len(labels) for _, labels in loader)
-    module = ClassifierModule(SmallCNN(), num_classes=data.num_classes, input_shape=data.dims)
-    hand_model = copy.deepcopy(module.model).to(device)
-    hand_optimizer = torch.optim.SGD(hand_model.parameters(), lr=0.05, momentum=0.9)
-    alternate = Alternate(lambda: hand_written_epoch(hand_model, loader, hand_optimizer, device), device)
-    trainer = L.Trainer(
-        accelerator=device.type,
-        devices=1,
-        max_epochs=rounds + 1,  # the first epoch of each is a warm-up
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[alternate],
+    hand = {}
+    for name, setup in hand_setups.items():
+        loop = HandLoop(setup, network(setup, data), batches(data, setup.data_path, device), device)
+        hand[name] = (loop, Measured(loop.images_per_epoch()))
+    loader = batches(data, lightning_setup.data_path, device)
+    lightning = Measured(sum(len(labels) for _, labels in loader))
+    model = network(lightning_setup, data)
+    lightning_run(
+        lightning_setup, model, data, loader, device, rounds + 1, Alternate(lightning, hand, device)
     )
-    trainer.fit(module, train_dataloaders=loader)
-    hand = [images_per_epoch / s for s in alternate.hand_seconds[1:]]
-    lit = [images_per_epoch / s for s in alternate.lightning_seconds[1:]]
-    return hand, lit, images_per_epoch
+    for name, measured in [(lightning_name, lightning), *((n, m) for n, (_, m) in hand.items())]:
+        merged = results.setdefault(name, Measured(measured.images))
+        merged.seconds += measured.seconds[1:]  # the first epoch of each run is a warm-up
+        merged.peaks += measured.peaks[1:]
+
+
+def make_data(args: argparse.Namespace) -> InMemoryDataModule:
+    data: InMemoryDataModule
+    if args.dataset == "digits":
+        data = DigitsDataModule(batch_size=args.batch_size)
+    elif args.dataset == "cifar10":  # the default training augmentation: random crop (padding 4) and flip
+        data = CIFAR10DataModule(args.data_dir, download=False, batch_size=args.batch_size)
+    else:
+        data = SyntheticDataModule(
+            channels=args.channels,
+            image_size=args.image_size,
+            train_size=args.train_size,
+            val_size=16,
+            batch_size=args.batch_size,
+            crop_padding=4,
+            flip=True,
+        )
+    data.setup("fit")
+    return data
+
+
+def parse_args() -> argparse.Namespace:
+    cuda = torch.cuda.is_available()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--device", default="cuda" if cuda else "cpu")
+    parser.add_argument(
+        "--dataset",
+        choices=["digits", "cifar10", "synthetic"],
+        default=None,
+        help="default: synthetic (CIFAR-10-shaped) on CUDA, digits on the CPU",
+    )
+    parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (torchvision's layout)")
+    parser.add_argument("--image-size", type=int, default=32, help="synthetic images' height and width")
+    parser.add_argument("--channels", type=int, default=3, help="synthetic images' channels")
+    parser.add_argument("--train-size", type=int, default=50_000, help="synthetic training images")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 512 on CUDA, 64 on the CPU")
+    parser.add_argument("--rounds", type=int, default=10, help="timed epochs of each loop, alternated")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=["small_cnn", "resnet18"],
+        default=None,
+        help="parity pairs' networks; default: both on CUDA, small_cnn on the CPU",
+    )
+    parser.add_argument(
+        "--data-paths",
+        nargs="+",
+        choices=["loader", "resident"],
+        default=None,
+        help="parity pairs' data paths; default: both on CUDA, loader on the CPU",
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="parity pairs' precisions (bf16 comes with channels_last); default: "
+        "both on CUDA, fp32 on the CPU",
+    )
+    parser.add_argument(
+        "--fast-path",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="time the fast path with the classic recipe and best eager; default: on CUDA",
+    )
+    parser.add_argument(
+        "--compile-modes",
+        nargs="+",
+        default=["config", "default"],
+        help="the fast path's torch.compile modes: config (the YAML's), default, reduce-overhead, none",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, <= 2048 synthetic images")
+    parser.add_argument("--save", action="store_true", help=f"also write the table under {RESULTS}")
+    args = parser.parse_args()
+    args.dataset = args.dataset or ("synthetic" if args.device.startswith("cuda") else "digits")
+    args.batch_size = args.batch_size or (512 if args.device.startswith("cuda") else 64)
+    args.models = args.models or (
+        ["small_cnn", "resnet18"] if args.device.startswith("cuda") else ["small_cnn"]
+    )
+    args.data_paths = args.data_paths or (
+        ["loader", "resident"] if args.device.startswith("cuda") else ["loader"]
+    )
+    args.precisions = args.precisions or (["fp32", "bf16"] if args.device.startswith("cuda") else ["fp32"])
+    args.fast_path = args.device.startswith("cuda") if args.fast_path is None else args.fast_path
+    if args.quick:
+        args.rounds, args.train_size = 3, min(args.train_size, 2048)
+    return args
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def table(
+    args: argparse.Namespace,
+    data: InMemoryDataModule,
+    results: dict[str, Measured],
+    ratios: list[tuple[str, float]],
+    device: torch.device,
+) -> str:
+    def mib(measured: Measured) -> str:
+        return f"{measured.peak() / 2**20:.0f}" if device.type == "cuda" else "n/a"
+
+    lines = [
+        f"device: {device_name(device)}, torch {torch.__version__}, lightning {L.__version__}, "
+        f"{datetime.date.today().isoformat()}",
+        f"data: {args.dataset} {data.dims}, batch {args.batch_size}, "
+        f"{len(data.splits['train'].labels)} training images, "
+        f"DataLoader workers {data.num_workers}, median of {args.rounds} epochs after a warm-up",
+        "",
+        f"| {'loop':<58} | {'images/s':>10} | {'peak MiB':>8} |",
+        f"|{'-' * 60}|{'-' * 12}|{'-' * 10}|",
+    ]
+    lines += [f"| {name:<58} | {m.rate():>10.0f} | {mib(m):>8} |" for name, m in results.items()]
+    lines += ["", "| ratio | value |", "|---|---|"]
+    lines += [f"| {name} | {value:.3f} |" for name, value in ratios]
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=10, help="timed epochs of each, alternated")
-    parser.add_argument(
-        "--data-path",
-        choices=["loader", "resident", "both"],
-        default="loader",
-        help="DataLoader, device-resident batches, or both (and their ratio)",
-    )
-    parser.add_argument("--repeats", type=int, default=1, help="turns of each data path, interleaved")
-    parser.add_argument("--dataset", choices=["digits", "cifar10"], default="digits")
-    parser.add_argument("--data-dir", default="data", help="where CIFAR-10 is (torchvision's layout)")
-    args = parser.parse_args()
+    args = parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = make_data(args)
+    results: dict[str, Measured] = {}
+    ratios: list[tuple[str, float]] = []
+    pairs: list[tuple[str, str, str]] = []  # (label, Lightning loop, hand-written loop)
 
-    if args.dataset == "digits":
-        data: InMemoryDataModule = DigitsDataModule(batch_size=args.batch_size)
-    else:  # the default training augmentation: random crop with padding 4 and flip
-        data = CIFAR10DataModule(args.data_dir, download=False, batch_size=args.batch_size)
-    data.setup("fit")
-    paths = ["loader", "resident"] if args.data_path == "both" else [args.data_path]
-    loaders = {"loader": data.train_dataloader(), "resident": data.device_batches("train", device)}
-    hand: dict[str, list[float]] = {path: [] for path in paths}
-    lit: dict[str, list[float]] = {path: [] for path in paths}
-    # The paths take turns, `repeats` times: a change in the machine's load hits both alike.
-    for _ in range(args.repeats):
-        for path in paths:
-            hand_rates, lit_rates, images_per_epoch = measure(data, loaders[path], device, args.rounds)
-            hand[path] += hand_rates
-            lit[path] += lit_rates
-    results = {path: (statistics.median(hand[path]), statistics.median(lit[path])) for path in paths}
+    for setup in parity_setups(args.models, args.data_paths, args.precisions):
+        lit, hand = f"Lightning {setup.label}", f"hand-written {setup.label}"
+        run_group(setup, {hand: setup}, data, device, args.rounds, results, lit)
+        pairs.append((setup.label, lit, hand))
 
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {name}, torch {torch.__version__}, lightning {L.__version__}")
-    print(
-        f"{args.dataset}, SmallCNN, batch {args.batch_size}, {images_per_epoch} images/epoch, "
-        f"DataLoader workers {data.num_workers}, median of {args.rounds * args.repeats} epochs"
-    )
-    print(f"{'data path':<12}{'loop':<32}{'images/s':>12}")
-    for path, (hand_rate, lit_rate) in results.items():
-        print(f"{path:<12}{'hand-written':<32}{hand_rate:>12.0f}")
-        print(f"{path:<12}{'ClassifierModule + Trainer':<32}{lit_rate:>12.0f}")
-    for path, (hand_rate, lit_rate) in results.items():
-        print(f"ratio Lightning / hand-written ({path}): {lit_rate / hand_rate:.3f}")
-    if len(results) == 2:
-        speedup = results["resident"][1] / results["loader"][1]
-        print(f"ratio resident / DataLoader (ClassifierModule + Trainer): {speedup:.3f}")
+    fast_names = []
+    if args.fast_path:
+        hand_setups = {
+            "classic recipe (hand-written)": classic_recipe(),
+            "best eager (hand-written)": best_eager(device),
+        }
+        for mode in args.compile_modes:
+            setup = fast_path(device, None if mode == "none" else mode)  # type: ignore[arg-type]
+            fast_names.append(f"fast path (Lightning) {setup.label}")
+            run_group(setup, hand_setups, data, device, args.rounds, results, fast_names[-1])
+
+    rate = {name: measured.rate() for name, measured in results.items()}
+    for label, lit, hand in pairs:
+        ratios.append((f"parity {label} (goal >= 0.97 GPU, 0.90 CPU)", rate[lit] / rate[hand]))
+        if device.type == "cuda":
+            ratios.append((f"memory {label} (goal <= 1.05)", results[lit].peak() / results[hand].peak()))
+    for name in fast_names:
+        ratios.append(
+            (f"{name} / classic recipe (goal >= 2.5)", rate[name] / rate["classic recipe (hand-written)"])
+        )
+        ratios.append((f"{name} / best eager (goal >= 1.3)", rate[name] / rate["best eager (hand-written)"]))
+
+    text = table(args, data, results, ratios, device)
+    print(text)
+    if args.save:
+        RESULTS.mkdir(exist_ok=True)
+        card = re.sub(r"[^A-Za-z0-9]+", "-", device_name(device)).strip("-").lower()
+        path = RESULTS / f"{card}_{datetime.date.today().isoformat()}_{args.dataset}.md"
+        path.write_text(f"```\npython benchmarks/throughput.py {' '.join(sys.argv[1:])}\n```\n\n{text}\n")
+        print(f"saved {path}")
 
 
 if __name__ == "__main__":
