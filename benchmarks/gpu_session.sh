@@ -13,8 +13,9 @@
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-python3 -m pip install -q --no-deps --no-build-isolation --no-compile --target /tmp/site .
-export PYTHONPATH=/tmp/site
-python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_speed.py 2>&1 | tee "${OUT:-/tmp}/gpu_tests.log"
+export PYTHONPATH="/tmp/site:$PWD/src"  # the package from the tree itself: no build step there
+# A failing GPU test is reported, and the benchmark still runs.
+python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_speed.py tests/test_nonfinite.py 2>&1 \
+    | tee "${OUT:-/tmp}/gpu_tests.log" || true
 python3 benchmarks/throughput.py --device cuda --rounds 5 --save 2>&1 | tee "${OUT:-/tmp}/throughput.log"
 cp benchmarks/results/*.md "${OUT:-/tmp}/" 2>/dev/null || true
