@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import train_model
+from lit_classifier import export, plots, train_model
 from lit_classifier.checkpointing import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
 
 # A `fit` whose second write of last.ckpt stops half-way and hangs, as if the machine died there.
@@ -123,6 +124,30 @@ def test_python_loader_refuses_the_payload_too() -> None:
     with pytest.raises(CheckpointError, match=r"refused to load planted\.ckpt"):
         load_checkpoint_file(planted)
     assert not Path("marker").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda checkpoint: export.main([str(checkpoint), "model.onnx"]),
+        lambda checkpoint: plots.main([str(checkpoint.parent.parent)]),
+    ],
+    ids=["export", "plot"],
+)
+def test_export_and_plot_commands_refuse_the_payload_with_one_error_line(
+    command: Callable[[Path], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    planted = Path("run/checkpoints/last.ckpt")
+    planted.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "hyper_parameters": {"x": Payload()}}, planted)
+
+    with pytest.raises(SystemExit) as exit_info:
+        command(planted)
+
+    assert exit_info.value.code == 2
+    assert f"error: refused to load {planted}: it holds pickled objects" in capsys.readouterr().err
+    assert not Path("marker").exists()
+    assert not Path("model.onnx").exists()
 
 
 def test_command_and_train_model_write_checkpoints_atomically() -> None:

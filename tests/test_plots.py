@@ -50,9 +50,14 @@ def test_plot_command_redraws_a_finished_run_folder(capsys: pytest.CaptureFixtur
     assert f"wrote {folder / plots.MISCLASSIFIED_PNG}" in capsys.readouterr().out
 
 
-def test_plot_command_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+def test_plot_command_names_a_folder_that_is_not_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         plots.main([str(tmp_path)])
+
+    assert exit_info.value.code == 2
+    assert f"error: {tmp_path}: no checkpoint in {tmp_path / 'checkpoints'}" in capsys.readouterr().err
 
 
 def test_fast_dev_run_writes_no_pictures(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning as L
 import torch
@@ -31,8 +31,12 @@ from fsspec.utils import get_protocol
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from lit_classifier.errors import InputError
 
-class CheckpointError(ValueError):
+ModuleT = TypeVar("ModuleT", bound=L.LightningModule)
+
+
+class CheckpointError(InputError, ValueError):
     """A checkpoint that cannot be used: missing, unreadable, unsafe, or made for other data."""
 
 
@@ -91,6 +95,16 @@ def load_checkpoint_file(
         if problem is None:
             raise
         raise problem from None
+
+
+def load_module(module_class: type[ModuleT], path: Path) -> ModuleT:
+    """``module_class.load_from_checkpoint(path)`` on the CPU, reading plain data only.
+
+    A missing, truncated or unsafe file fails first with ``load_checkpoint_file``'s error naming it
+    (the file is read twice: small next to what the commands then do with the network).
+    """
+    load_checkpoint_file(path, map_location="cpu")
+    return module_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
 
 
 def explain_load_error(path: Path, error: BaseException) -> CheckpointError | None:

@@ -31,9 +31,9 @@ from lit_classifier.checkpointing import (
     use_atomic_checkpoints,
 )
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.folder import ImageFolderError
-from lit_classifier.data.standard import DataFilesMissing
-from lit_classifier.module import ClassCountError, ClassifierModule
+from lit_classifier.errors import InputError, exit_on_input_error
+from lit_classifier.models.heads import ClassCountError
+from lit_classifier.module import ClassifierModule
 from lit_classifier.nonfinite import NonFiniteLossError
 
 TRAINER_DEFAULTS = {
@@ -73,16 +73,15 @@ class ClassifierCLI(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         """Lightning reads ``--ckpt_path``'s hyperparameters first: put its load errors in clear words."""
-        try:
-            super()._parse_ckpt_path()
-        except Exception as error:
-            problem = explain_load_error(
-                Path(str(self.config[self.config.subcommand].get("ckpt_path"))), error
-            )
-            if problem is None:
-                raise
-            print(f"error: {problem}", file=sys.stderr)
-            raise SystemExit(2) from error
+        with exit_on_input_error():
+            try:
+                super()._parse_ckpt_path()
+            except Exception as error:
+                path = Path(str(self.config[self.config.subcommand].get("ckpt_path")))
+                problem = explain_load_error(path, error)
+                if problem is None:
+                    raise
+                raise problem from error
 
     def before_instantiate_classes(self) -> None:
         # Every checkpoint this command loads (`--ckpt_path`) is read as plain data, so a planted
@@ -92,11 +91,8 @@ class ClassifierCLI(LightningCLI):
         config = self.config[self.subcommand]
         if config.get("weights_only") is None:
             config["weights_only"] = True
-        try:
+        with exit_on_input_error():
             check_ckpt_path(config.get("ckpt_path"))  # a typo fails now, not after the data is loaded
-        except CheckpointError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
 
     def instantiate_classes(self) -> None:
         """Build the classes; a value they reject ends the command with that one reason."""
@@ -112,21 +108,30 @@ class ClassifierCLI(LightningCLI):
     def _run_subcommand(self, subcommand: str) -> None:
         """Run it; a checkpoint or data that cannot be used ends the command with that one reason."""
         config = self.config_init[subcommand]
-        try:
-            if config.get("ckpt_path") == "last":
-                config["ckpt_path"] = self._last_checkpoint(subcommand)
-            super()._run_subcommand(subcommand)
-        except (CheckpointError, ClassCountError, ImageFolderError, DataFilesMissing) as error:
-            message, path = str(error), config.get("ckpt_path")
-            if isinstance(error, ClassCountError) and path:  # the class count came from this file
-                message = f"{path}: {message}"
-            print(f"error: {message}", file=sys.stderr)
-            raise SystemExit(2) from error
-        except NonFiniteLossError as error:
-            last = getattr(self.trainer.checkpoint_callback, "last_model_path", "")
-            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
-            print(f"error: {error}\n{kept}", file=sys.stderr)
-            raise SystemExit(1) from error
+        with exit_on_input_error():
+            try:
+                if config.get("ckpt_path") == "last":
+                    config["ckpt_path"] = self._last_checkpoint(subcommand)
+                super()._run_subcommand(subcommand)
+            except InputError as error:
+                self._drop_empty_run_folder()
+                path = config.get("ckpt_path")
+                if isinstance(error, ClassCountError) and path:  # the class count came from this file
+                    raise ClassCountError(f"{path}: {error}") from error
+                raise
+            except NonFiniteLossError as error:
+                last = getattr(self.trainer.checkpoint_callback, "last_model_path", "")
+                kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+                print(f"error: {error}\n{kept}", file=sys.stderr)
+                raise SystemExit(1) from error
+
+    def _drop_empty_run_folder(self) -> None:
+        """The logger makes the run folder before the data is set up; a run that failed on its
+        input before writing anything leaves no empty folder behind to shift the next version."""
+        log_dir = getattr(self.trainer.logger, "log_dir", None)
+        folder = Path(log_dir) if log_dir else None
+        if self.trainer.is_global_zero and folder and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
     def _last_checkpoint(self, subcommand: str) -> str | None:
         """``--ckpt_path last``: the newest last or interrupted checkpoint of the earlier runs."""

@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from lit_classifier.checkpointing import load_module
+from lit_classifier.errors import exit_on_input_error
 from lit_classifier.module import ClassifierModule
 
 
@@ -96,7 +98,8 @@ def main(args: list[str] | None = None) -> None:
     exporter = exporters.get(options.output.suffix)
     if exporter is None:
         parser.error(f"unknown format of {options.output}: name it *.onnx, *.pt or *.ts")
-    module = ClassifierModule.load_from_checkpoint(options.checkpoint, map_location="cpu", weights_only=True)
+    with exit_on_input_error():
+        module = load_module(ClassifierModule, options.checkpoint)
     print(f"wrote {exporter(module, options.output)}")
 
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from lit_classifier.class_report import write_class_report
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.models.finetune import parameter_groups, scale_learning_rates, set_backbone_trainable
-from lit_classifier.models.heads import check_output_size, resize_head
+from lit_classifier.models.heads import ClassCountError, check_output_size, resize_head
 from lit_classifier.nonfinite import NonFiniteGuard, NonFiniteMode
 from lit_classifier.optim import scheduler_config
 
@@ -31,10 +31,6 @@ Batch = Sequence[Tensor]
 # The epoch values are reduced over processes by torchmetrics before they are logged, so Lightning's
 # advice under DDP to log them with `sync_dist=True` (which would average them again) does not apply.
 warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting")
-
-
-class ClassCountError(ValueError):
-    """The model (or its checkpoint) and the data disagree on the number of classes."""
 
 
 class ClassifierModule(L.LightningModule):

@@ -23,13 +23,19 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
 
+from lit_classifier.checkpointing import load_module
 from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.errors import InputError, exit_on_input_error
 from lit_classifier.module import ClassifierModule
 
 #: File names written into the run folder.
 CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 MISCLASSIFIED_PNG = "misclassified.png"
+
+
+class RunFolderError(InputError, FileNotFoundError):
+    """The folder lacks what a finished ``lit-classifier fit`` run leaves in it."""
 
 
 @dataclass
@@ -270,7 +276,7 @@ def plot_run(run_dir: Path, count: int = 16) -> list[Path]:
     matrix_csv = run_dir / "val_confusion_matrix.csv"
     confusion = read_confusion(matrix_csv) if matrix_csv.is_file() else None
     checkpoint = find_checkpoint(run_dir)
-    module = ClassifierModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+    module = load_module(ClassifierModule, checkpoint)
     datamodule = load_datamodule(run_dir / "config.yaml")
     datamodule.setup("validate")
     predictions = collect_predictions(module, datamodule.val_dataloader(), keep_images=count)
@@ -285,7 +291,7 @@ def find_checkpoint(run_dir: Path) -> Path:
         return last
     found = sorted(run_dir.glob("checkpoints/*.ckpt"), key=lambda path: path.stat().st_mtime)
     if not found:
-        raise FileNotFoundError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
+        raise RunFolderError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
     return found[-1]
 
 
@@ -294,7 +300,7 @@ def load_datamodule(config_yaml: Path) -> ClassificationDataModule:
     from jsonargparse import ArgumentParser
 
     if not config_yaml.is_file():
-        raise FileNotFoundError(f"{config_yaml} is missing: is this a `lit-classifier fit` run folder?")
+        raise RunFolderError(f"{config_yaml} is missing: is this a `lit-classifier fit` run folder?")
     config = yaml.safe_load(config_yaml.read_text())
     parser = ArgumentParser()
     parser.add_subclass_arguments(ClassificationDataModule, "data")
@@ -307,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="a run folder")
     parser.add_argument("--count", type=int, default=16, help="misclassified images to show")
     args = parser.parse_args(argv)
-    for run_dir in args.run_dirs:
-        for path in plot_run(run_dir, args.count):
-            print(f"wrote {path}")
+    with exit_on_input_error():
+        for run_dir in args.run_dirs:
+            for path in plot_run(run_dir, args.count):
+                print(f"wrote {path}")

@@ -31,6 +31,7 @@ from torchvision.transforms import v2
 
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.splits import random_split_indices
+from lit_classifier.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Sample = tuple[Path, int]
 
 
-class ImageFolderError(ValueError):
+class ImageFolderError(InputError, ValueError):
     """The folder's layout cannot give a data set: no images, no classes, or an unreadable file."""
 
 

@@ -19,9 +19,10 @@ import torch
 from torchvision import datasets
 
 from lit_classifier.data.memory import ImageTensors, InMemoryDataModule, carve_validation
+from lit_classifier.errors import InputError
 
 
-class DataFilesMissing(FileNotFoundError):
+class DataFilesMissing(InputError, FileNotFoundError):
     """The files of a data set are not where they should be, and could not be downloaded."""
 
 

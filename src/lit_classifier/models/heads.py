@@ -12,7 +12,17 @@ import logging
 import torch
 from torch import nn
 
+from lit_classifier.errors import InputError
+
 log = logging.getLogger(__name__)
+
+
+class ClassCountError(InputError, ValueError):
+    """The model (or its checkpoint) and the data disagree on the number of classes."""
+
+
+class InputShapeError(InputError, ValueError):
+    """The network cannot run on images of the data's shape."""
 
 
 def final_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear] | None:
@@ -60,7 +70,7 @@ def check_output_size(model: nn.Module, num_classes: int, input_shape: tuple[int
     try:
         logits = model(torch.zeros(2, *input_shape))
     except RuntimeError as error:
-        raise ValueError(
+        raise InputShapeError(
             f"{type(model).__name__} cannot run on the data's images, shaped {tuple(input_shape)} "
             f"(channels, height, width): {error}. For a 3-channel network on grayscale data set "
             "`to_rgb: true` in the data module."
@@ -68,7 +78,7 @@ def check_output_size(model: nn.Module, num_classes: int, input_shape: tuple[int
     finally:
         model.train(was_training)
     if logits.ndim != 2 or logits.shape[1] != num_classes:
-        raise ValueError(
+        raise ClassCountError(
             f"{type(model).__name__} outputs shape {tuple(logits.shape)} for a batch of 2, but the data "
             f"has {num_classes} classes: its last layer must give (batch, {num_classes}) logits."
         )
