@@ -18,6 +18,7 @@ small classifier cannot afford. So:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,29 +59,27 @@ class NonFiniteGuard:
 
     def accept(self, loss: Tensor, trainer: L.Trainer, batch_idx: int) -> bool:
         """Whether to train on this batch; raises for an earlier or this non-finite loss (stop)."""
-        step = TrainingStep(trainer.current_epoch + 1, batch_idx, trainer.global_step)
-        finite = torch.isfinite(loss.detach())
-        if self.mode == "skip":
-            if trainer.world_size > 1:
-                # A process that skips its backward pass would leave the others waiting in DDP's
-                # gradient all-reduce for ever.
-                raise ValueError("nonfinite='skip' works on one process only; use 'stop' under DDP")
-            if bool(finite):
+        self.check()
+        if self.mode == "skip" and trainer.world_size > 1:
+            # A process that skips its backward pass would leave the others waiting in DDP's
+            # gradient all-reduce for ever.
+            raise ValueError("nonfinite='skip' works on one process only; use 'stop' under DDP")
+        if self.mode == "skip" or loss.device.type != "cuda":
+            # Decided on the host now: free on the CPU, one sync per step on a GPU (skip only).
+            if math.isfinite(loss.item()):
                 return True
+            step = _where(trainer, batch_idx)
+            if self.mode == "stop":
+                raise _stopped(step)
             self.skipped.append(step)
             return False
-        self.check()
-        if loss.device.type != "cuda":
-            if not bool(finite):
-                raise _stopped(step)
-            return True
         if not self._flags:
             self._flags = [torch.empty((), dtype=torch.bool, pin_memory=True) for _ in range(2)]
-        flag = self._flags[step.global_step % 2]
-        flag.copy_(finite, non_blocking=True)
+        flag = self._flags[trainer.global_step % 2]
+        flag.copy_(torch.isfinite(loss.detach()), non_blocking=True)
         event = torch.cuda.Event()
         event.record()
-        self._pending = (flag, event, step)
+        self._pending = (flag, event, _where(trainer, batch_idx))
         return True
 
     def check(self) -> None:
@@ -104,6 +103,10 @@ class NonFiniteGuard:
             f"epoch {first.epoch}: skipped {count} batch{'es' if count > 1 else ''} with a non-finite "
             f"loss (the first at batch_idx {first.batch_idx}, global_step {first.global_step})"
         )
+
+
+def _where(trainer: L.Trainer, batch_idx: int) -> TrainingStep:
+    return TrainingStep(trainer.current_epoch + 1, batch_idx, trainer.global_step)
 
 
 def _stopped(step: TrainingStep) -> NonFiniteLossError:
