@@ -12,7 +12,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_classifier import ClassifierModule, DigitsDataModule
-from lit_classifier.metrics import MeanLoss
 from lit_classifier.models import SmallCNN
 
 
@@ -66,15 +65,6 @@ def test_plain_dataloaders_need_num_classes() -> None:
 
     with pytest.raises(ValueError, match="pass num_classes"):
         trainer.fit(ClassifierModule(nn.Sequential(nn.Flatten(), nn.Linear(64, 3))), DataLoader(data))
-
-
-def test_epoch_loss_is_the_sample_weighted_mean_over_uneven_batches() -> None:
-    metric = MeanLoss()
-
-    metric.update(torch.tensor(1.0), 3)
-    metric.update(torch.tensor(4.0), 1)
-
-    assert metric.compute().item() == pytest.approx((3 * 1.0 + 1 * 4.0) / 4)
 
 
 def test_python_checkpoint_holds_plain_data_and_reloads_with_the_network(tmp_path: Path) -> None:
