@@ -1,8 +1,9 @@
 """Throughput of ClassifierModule + Trainer against hand-written PyTorch loops, in one process.
 
 Each group is one Lightning run whose epochs alternate with epochs of hand-written loops (same
-thermal, allocator and scheduler state for all); the first epoch of each is a warm-up, then the
-median epoch's images/s is reported, with the peak memory of each loop's epochs.
+thermal, allocator and scheduler state for all); the first epoch of each is a warm-up. The table
+gives each loop's median epoch images/s and peak memory; each ratio is the median over rounds of
+the ratio within a round, so slow changes of the machine's load cancel out.
 
 - parity pairs: ClassifierModule + Trainer and a hand-written loop doing the same work (same
   network and weights, batches, precision, batch size; loss and correct predictions counted every
@@ -13,6 +14,7 @@ median epoch's images/s is reported, with the peak memory of each loop's epochs.
   bf16, channels_last, fused SGD on CUDA).
 
     python benchmarks/throughput.py                          # CPU: digits, SmallCNN, fp32 pair
+    python benchmarks/throughput.py --bare                   # ... and a bare LightningModule
     python benchmarks/throughput.py --device cpu --dataset synthetic --quick --fast-path \\
         --compile-modes none --data-paths loader resident    # every code path, in minutes
     python benchmarks/throughput.py --device cuda --save     # GPU: everything, table saved
@@ -123,11 +125,11 @@ def run_group(
     data: InMemoryDataModule,
     device: torch.device,
     rounds: int,
-    results: dict[str, Measured],
     lightning_name: str,
-) -> None:
-    """One Lightning run of ``lightning_setup`` alternating with the hand-written ``hand_setups``;
-    the epochs are added to ``results`` under each loop's name."""
+    bare: bool = False,
+) -> dict[str, Measured]:
+    """One Lightning run of ``lightning_setup`` (``bare``: with ``BareModule``) alternating with the
+    hand-written ``hand_setups``: each loop's epochs, by name, round ``i`` of each side by side."""
     L.seed_everything(0, verbose=False)
     hand = {}
     for name, setup in hand_setups.items():
@@ -137,12 +139,28 @@ def run_group(
     lightning = Measured(sum(len(labels) for _, labels in loader))
     model = network(lightning_setup, data)
     lightning_run(
-        lightning_setup, model, data, loader, device, rounds + 1, Alternate(lightning, hand, device)
+        lightning_setup, model, data, loader, device, rounds + 1, Alternate(lightning, hand, device), bare
     )
+    group = {}
     for name, measured in [(lightning_name, lightning), *((n, m) for n, (_, m) in hand.items())]:
+        # The first epoch of each run is a warm-up.
+        group[name] = Measured(measured.images, measured.seconds[1:], measured.peaks[1:])
+    return group
+
+
+def paired_ratio(numerator: Measured, denominator: Measured) -> float:
+    """The median over rounds of the images/s ratio within each round. A round runs each loop's
+    epoch back to back, so the machine's slower drifts (other load, clock changes) cancel out."""
+    pairs = zip(numerator.seconds, denominator.seconds, strict=True)
+    return statistics.median((numerator.images / a) / (denominator.images / b) for a, b in pairs)
+
+
+def pool(results: dict[str, Measured], group: dict[str, Measured]) -> None:
+    """Add a group's epochs to ``results`` (a loop that ran in several groups gets one row)."""
+    for name, measured in group.items():
         merged = results.setdefault(name, Measured(measured.images))
-        merged.seconds += measured.seconds[1:]  # the first epoch of each run is a warm-up
-        merged.peaks += measured.peaks[1:]
+        merged.seconds += measured.seconds
+        merged.peaks += measured.peaks
 
 
 def make_data(args: argparse.Namespace) -> InMemoryDataModule:
@@ -215,6 +233,12 @@ def parse_args() -> argparse.Namespace:
         default=["config", "default"],
         help="the fast path's torch.compile modes: config (the YAML's), default, reduce-overhead, none",
     )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also time a bare LightningModule (returns the loss, logs nothing) per parity pair: "
+        "the Trainer's own share of the gap",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, <= 2048 synthetic images")
     parser.add_argument("--save", action="store_true", help=f"also write the table under {RESULTS}")
@@ -255,12 +279,13 @@ def table(
         f"{datetime.date.today().isoformat()}",
         f"data: {args.dataset} {data.dims}, batch {args.batch_size}, "
         f"{len(data.splits['train'].labels)} training images, "
-        f"DataLoader workers {data.num_workers}, median of {args.rounds} epochs after a warm-up",
+        f"DataLoader workers {data.num_workers}, images/s: median of {args.rounds} epochs after a warm-up",
         "",
         f"| {'loop':<58} | {'images/s':>10} | {'peak MiB':>8} |",
         f"|{'-' * 60}|{'-' * 12}|{'-' * 10}|",
     ]
     lines += [f"| {name:<58} | {m.rate():>10.0f} | {mib(m):>8} |" for name, m in results.items()]
+    lines += ["", "ratios: median over rounds of the ratio within each round (a round runs each loop once)"]
     lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {name} | {value:.3f} |" for name, value in ratios]
     return "\n".join(lines)
@@ -274,34 +299,36 @@ def main() -> None:
     data = make_data(args)
     results: dict[str, Measured] = {}
     ratios: list[tuple[str, float]] = []
-    pairs: list[tuple[str, str, str]] = []  # (label, Lightning loop, hand-written loop)
 
     for setup in parity_setups(args.models, args.data_paths, args.precisions):
         lit, hand = f"Lightning {setup.label}", f"hand-written {setup.label}"
-        run_group(setup, {hand: setup}, data, device, args.rounds, results, lit)
-        pairs.append((setup.label, lit, hand))
+        group = run_group(setup, {hand: setup}, data, device, args.rounds, lit)
+        ratios.append(
+            (f"parity {setup.label} (goal >= 0.97 GPU, 0.90 CPU)", paired_ratio(group[lit], group[hand]))
+        )
+        if device.type == "cuda":
+            ratios.append((f"memory {setup.label} (goal <= 1.05)", group[lit].peak() / group[hand].peak()))
+        pool(results, group)
+        if args.bare:
+            bare = f"bare Lightning {setup.label}"
+            group = run_group(setup, {hand: setup}, data, device, args.rounds, bare, bare=True)
+            ratios.append(
+                (f"{bare} / hand-written (the Trainer's own cost)", paired_ratio(group[bare], group[hand]))
+            )
+            pool(results, group)
 
-    fast_names = []
     if args.fast_path:
-        hand_setups = {
-            "classic recipe (hand-written)": classic_recipe(),
-            "best eager (hand-written)": best_eager(device),
-        }
+        classic, eager = "classic recipe (hand-written)", "best eager (hand-written)"
+        hand_setups = {classic: classic_recipe(), eager: best_eager(device)}
         for mode in args.compile_modes:
             setup = fast_path(device, None if mode == "none" else mode)  # type: ignore[arg-type]
-            fast_names.append(f"fast path (Lightning) {setup.label}")
-            run_group(setup, hand_setups, data, device, args.rounds, results, fast_names[-1])
-
-    rate = {name: measured.rate() for name, measured in results.items()}
-    for label, lit, hand in pairs:
-        ratios.append((f"parity {label} (goal >= 0.97 GPU, 0.90 CPU)", rate[lit] / rate[hand]))
-        if device.type == "cuda":
-            ratios.append((f"memory {label} (goal <= 1.05)", results[lit].peak() / results[hand].peak()))
-    for name in fast_names:
-        ratios.append(
-            (f"{name} / classic recipe (goal >= 2.5)", rate[name] / rate["classic recipe (hand-written)"])
-        )
-        ratios.append((f"{name} / best eager (goal >= 1.3)", rate[name] / rate["best eager (hand-written)"]))
+            fast = f"fast path (Lightning) {setup.label}"
+            group = run_group(setup, hand_setups, data, device, args.rounds, fast)
+            ratios.append(
+                (f"{fast} / classic recipe (goal >= 2.5)", paired_ratio(group[fast], group[classic]))
+            )
+            ratios.append((f"{fast} / best eager (goal >= 1.3)", paired_ratio(group[fast], group[eager])))
+            pool(results, group)
 
     text = table(args, data, results, ratios, device)
     print(text)

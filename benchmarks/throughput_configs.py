@@ -144,6 +144,23 @@ class HandLoop:
         _ = (loss_sum / seen).item(), correct.item()  # the epoch's print: one sync per epoch
 
 
+class BareModule(L.LightningModule):
+    """The least a LightningModule can do: ``training_step`` returns the loss; nothing is counted
+    or logged. Its ratio to the hand-written loop is the Trainer's own cost, the ceiling of parity."""
+
+    def __init__(self, setup: Setup, model: nn.Module) -> None:
+        super().__init__()
+        self.setup_ = setup
+        self.model = model
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=setup.label_smoothing)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.criterion(self.model(batch[0]), batch[1])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.setup_.make_optimizer(self.parameters())
+
+
 def lightning_run(
     setup: Setup,
     model: nn.Module,
@@ -152,15 +169,19 @@ def lightning_run(
     device: torch.device,
     epochs: int,
     callback: Callback,
+    bare: bool = False,
 ) -> None:
-    """``ClassifierModule`` + ``Trainer``: ``epochs`` epochs of ``setup`` on ``loader``, with ``callback``."""
-    module = ClassifierModule(
+    """``ClassifierModule`` (or ``BareModule``) + ``Trainer``: ``epochs`` epochs of ``setup`` on
+    ``loader``, with ``callback``."""
+    module: L.LightningModule = ClassifierModule(
         model,
         num_classes=data.num_classes,
         input_shape=data.dims,
         label_smoothing=setup.label_smoothing,
         optimizer=functools.partial(torch.optim.SGD, **dict(setup.optimizer)),
     )
+    if bare:
+        module = BareModule(setup, model)
     trainer = L.Trainer(
         accelerator=device.type,
         devices=1,
@@ -177,6 +198,8 @@ def lightning_run(
 
 
 def network(setup: Setup, data: InMemoryDataModule) -> nn.Module:
-    """A fresh network for ``setup``, its lazy layers built and its head sized for ``data``."""
+    """A fresh network for ``setup``, its lazy layers built and its head sized for ``data``; seeded,
+    so every loop of the same network starts from the same weights."""
+    torch.manual_seed(0)
     module = ClassifierModule(NETWORKS[setup.model](), num_classes=data.num_classes, input_shape=data.dims)
     return module.model

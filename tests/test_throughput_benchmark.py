@@ -45,7 +45,7 @@ def test_tiny_cpu_run_prints_every_loop_and_ratio(
         "argv",
         ["throughput.py", "--device=cpu", "--dataset=synthetic", "--image-size=8", "--train-size=128",
          "--batch-size=64", "--rounds=1", "--data-paths", "loader", "resident", "--fast-path",
-         "--compile-modes", "none"],
+         "--compile-modes", "none", "--bare"],
     )  # fmt: skip
 
     throughput.main()
@@ -56,3 +56,4 @@ def test_tiny_cpu_run_prints_every_loop_and_ratio(
     assert all(loop in out for loop in loops)
     assert "parity small_cnn loader fp32" in out and "/ classic recipe (goal >= 2.5)" in out
     assert "/ best eager (goal >= 1.3)" in out and "n/a" in out  # no GPU memory on the CPU
+    assert "bare Lightning small_cnn resident fp32 / hand-written (the Trainer's own cost)" in out
