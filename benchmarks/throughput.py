@@ -155,14 +155,6 @@ def paired_ratio(numerator: Measured, denominator: Measured) -> float:
     return statistics.median((numerator.images / a) / (denominator.images / b) for a, b in pairs)
 
 
-def pool(results: dict[str, Measured], group: dict[str, Measured]) -> None:
-    """Add a group's epochs to ``results`` (a loop that ran in several groups gets one row)."""
-    for name, measured in group.items():
-        merged = results.setdefault(name, Measured(measured.images))
-        merged.seconds += measured.seconds
-        merged.peaks += measured.peaks
-
-
 def make_data(args: argparse.Namespace) -> InMemoryDataModule:
     data: InMemoryDataModule
     if args.dataset == "digits":
@@ -267,7 +259,7 @@ def device_name(device: torch.device) -> str:
 def table(
     args: argparse.Namespace,
     data: InMemoryDataModule,
-    results: dict[str, Measured],
+    groups: list[dict[str, Measured]],
     ratios: list[tuple[str, float]],
     device: torch.device,
 ) -> str:
@@ -284,7 +276,10 @@ def table(
         f"| {'loop':<58} | {'images/s':>10} | {'peak MiB':>8} |",
         f"|{'-' * 60}|{'-' * 12}|{'-' * 10}|",
     ]
-    lines += [f"| {name:<58} | {m.rate():>10.0f} | {mib(m):>8} |" for name, m in results.items()]
+    for group in groups:  # the Lightning loop, then the hand-written loops of the same rounds
+        for i, (name, m) in enumerate(group.items()):
+            label = name if i == 0 else f"  with: {name}"
+            lines.append(f"| {label:<58} | {m.rate():>10.0f} | {mib(m):>8} |")
     lines += ["", "ratios: median over rounds of the ratio within each round (a round runs each loop once)"]
     lines += ["", "| ratio | value |", "|---|---|"]
     lines += [f"| {name} | {value:.3f} |" for name, value in ratios]
@@ -297,7 +292,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = make_data(args)
-    results: dict[str, Measured] = {}
+    groups: list[dict[str, Measured]] = []
     ratios: list[tuple[str, float]] = []
 
     for setup in parity_setups(args.models, args.data_paths, args.precisions):
@@ -308,14 +303,14 @@ def main() -> None:
         )
         if device.type == "cuda":
             ratios.append((f"memory {setup.label} (goal <= 1.05)", group[lit].peak() / group[hand].peak()))
-        pool(results, group)
+        groups.append(group)
         if args.bare:
             bare = f"bare Lightning {setup.label}"
             group = run_group(setup, {hand: setup}, data, device, args.rounds, bare, bare=True)
             ratios.append(
                 (f"{bare} / hand-written (the Trainer's own cost)", paired_ratio(group[bare], group[hand]))
             )
-            pool(results, group)
+            groups.append(group)
 
     if args.fast_path:
         classic, eager = "classic recipe (hand-written)", "best eager (hand-written)"
@@ -328,9 +323,9 @@ def main() -> None:
                 (f"{fast} / classic recipe (goal >= 2.5)", paired_ratio(group[fast], group[classic]))
             )
             ratios.append((f"{fast} / best eager (goal >= 1.3)", paired_ratio(group[fast], group[eager])))
-            pool(results, group)
+            groups.append(group)
 
-    text = table(args, data, results, ratios, device)
+    text = table(args, data, groups, ratios, device)
     print(text)
     if args.save:
         RESULTS.mkdir(exist_ok=True)

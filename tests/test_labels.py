@@ -65,23 +65,23 @@ def test_check_labels_accepts_every_class_and_rejects_the_first_outsider() -> No
         check_labels(torch.tensor([0, 9, 10, 11]), 10, "here")
 
 
-def test_a_model_built_for_another_class_count_stops_the_command_naming_both(
-    capsys: pytest.CaptureFixture[str],
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--model.init_args.num_classes=5", "the model was built for 5 classes but DigitsDataModule has 10"),
+        (
+            "--model.model=torch.nn.Flatten",
+            "Flatten outputs shape (2, 64) for a batch of 2, but the data has 10",
+        ),
+    ],
+    ids=["num_classes", "network_output"],
+)
+def test_a_model_that_does_not_fit_the_data_stops_the_command_before_training(
+    option: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        cli("fit", "--model.init_args.num_classes=5", *FAST)
+        cli("fit", option, *FAST)
 
     assert exit_info.value.code == 2
-    assert "the model was built for 5 classes but DigitsDataModule has 10" in capsys.readouterr().err
-
-
-def test_a_network_whose_output_does_not_match_the_classes_fails_before_training(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        cli("fit", "--model.model=torch.nn.Flatten", *FAST)
-
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "error: Flatten outputs shape (2, 64) for a batch of 2, but the data has 10 classes" in err
+    assert f"error: {message}" in capsys.readouterr().err
     assert not list(Path("runs").rglob("*.ckpt"))
