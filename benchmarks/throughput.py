@@ -15,6 +15,7 @@ the ratio within a round, so slow changes of the machine's load cancel out.
 
     python benchmarks/throughput.py                          # CPU: digits, SmallCNN, fp32 pair
     python benchmarks/throughput.py --bare                   # ... and a bare LightningModule
+    python benchmarks/throughput.py --bare --models linear --data-paths resident   # per-step overheads
     python benchmarks/throughput.py --device cpu --dataset synthetic --quick --fast-path \\
         --compile-modes none --data-paths loader resident    # every code path, in minutes
     python benchmarks/throughput.py --device cuda --save     # GPU: everything, table saved
@@ -194,9 +195,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--models",
         nargs="+",
-        choices=["small_cnn", "resnet18"],
+        choices=["small_cnn", "resnet18", "linear"],
         default=None,
-        help="parity pairs' networks; default: both on CUDA, small_cnn on the CPU",
+        help="parity pairs' networks (linear: one layer, to show per-step overheads); default: "
+        "small_cnn and resnet18 on CUDA, small_cnn on the CPU",
     )
     parser.add_argument(
         "--data-paths",
