@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
@@ -297,9 +297,11 @@ def main() -> None:
     groups: list[dict[str, Measured]] = []
     ratios: list[tuple[str, float]] = []
 
+    lightning_rates: dict[Setup, float] = {}
     for setup in parity_setups(args.models, args.data_paths, args.precisions):
         lit, hand = f"Lightning {setup.label}", f"hand-written {setup.label}"
         group = run_group(setup, {hand: setup}, data, device, args.rounds, lit)
+        lightning_rates[setup] = group[lit].rate()
         ratios.append(
             (f"parity {setup.label} (goal >= 0.97 GPU, 0.90 CPU)", paired_ratio(group[lit], group[hand]))
         )
@@ -313,6 +315,14 @@ def main() -> None:
                 (f"{bare} / hand-written (the Trainer's own cost)", paired_ratio(group[bare], group[hand]))
             )
             groups.append(group)
+
+    for setup, rate in lightning_rates.items():
+        loader = replace(setup, data_path="loader")
+        if setup.data_path == "resident" and loader in lightning_rates:
+            # Two runs, not one: a ratio of their median epochs, less exact than the paired ones.
+            ratios.append(
+                (f"Lightning {setup.label} / {loader.label} (data path)", rate / lightning_rates[loader])
+            )
 
     if args.fast_path:
         classic, eager = "classic recipe (hand-written)", "best eager (hand-written)"

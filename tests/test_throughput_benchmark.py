@@ -57,3 +57,4 @@ def test_tiny_cpu_run_prints_every_loop_and_ratio(
     assert "parity small_cnn loader fp32" in out and "/ classic recipe (goal >= 2.5)" in out
     assert "/ best eager (goal >= 1.3)" in out and "n/a" in out  # no GPU memory on the CPU
     assert "bare Lightning small_cnn resident fp32 / hand-written (the Trainer's own cost)" in out
+    assert "Lightning small_cnn resident fp32 / small_cnn loader fp32 (data path)" in out
