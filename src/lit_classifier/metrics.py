@@ -19,9 +19,8 @@ class LossAccuracy(Metric):
     The mean is exact when the last batch is smaller; the accuracy is correct / seen, the value of
     torchmetrics' micro ``MulticlassAccuracy`` for one label per image. One metric, in-place adds
     and one shared sample count keep the per-step work to a few tensor ops: torchmetrics'
-    ``MeanMetric`` would check for NaN on every update (a host sync), and two metric objects pay
-    torchmetrics' per-update bookkeeping twice (measured: 27 us per step on this CPU, against
-    12 us for this one).
+    ``MeanMetric`` would check for NaN on every update (a host sync), and two metric objects would
+    pay torchmetrics' per-update bookkeeping twice.
     """
 
     full_state_update = False

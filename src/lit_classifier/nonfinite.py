@@ -75,11 +75,12 @@ class NonFiniteGuard:
             return False
         if not self._flags:
             self._flags = [torch.empty((), dtype=torch.bool, pin_memory=True) for _ in range(2)]
-        flag = self._flags[trainer.global_step % 2]
+        step = _where(trainer, batch_idx)
+        flag = self._flags[step.global_step % 2]
         flag.copy_(torch.isfinite(loss.detach()), non_blocking=True)
         event = torch.cuda.Event()
         event.record()
-        self._pending = (flag, event, _where(trainer, batch_idx))
+        self._pending = (flag, event, step)
         return True
 
     def check(self) -> None:
