@@ -159,7 +159,7 @@ class BareModule(L.LightningModule):
 
     def __init__(self, setup: Setup, model: nn.Module) -> None:
         super().__init__()
-        self.setup_ = setup
+        self.training_setup = setup
         self.model = model
         self.criterion = nn.CrossEntropyLoss(label_smoothing=setup.label_smoothing)
 
@@ -167,7 +167,7 @@ class BareModule(L.LightningModule):
         return self.criterion(self.model(batch[0]), batch[1])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.setup_.make_optimizer(self.parameters())
+        return self.training_setup.make_optimizer(self.parameters())
 
 
 def lightning_run(
