@@ -182,15 +182,17 @@ def lightning_run(
 ) -> None:
     """``ClassifierModule`` (or ``BareModule``) + ``Trainer``: ``epochs`` epochs of ``setup`` on
     ``loader``, with ``callback``."""
-    module: L.LightningModule = ClassifierModule(
-        model,
-        num_classes=data.num_classes,
-        input_shape=data.dims,
-        label_smoothing=setup.label_smoothing,
-        optimizer=functools.partial(torch.optim.SGD, **dict(setup.optimizer)),
-    )
+    module: L.LightningModule
     if bare:
         module = BareModule(setup, model)
+    else:
+        module = ClassifierModule(
+            model,
+            num_classes=data.num_classes,
+            input_shape=data.dims,
+            label_smoothing=setup.label_smoothing,
+            optimizer=functools.partial(torch.optim.SGD, **dict(setup.optimizer)),
+        )
     trainer = L.Trainer(
         accelerator=device.type,
         devices=1,
