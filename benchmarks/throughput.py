@@ -15,6 +15,7 @@ the ratio within a round, so slow changes of the machine's load cancel out.
 
     python benchmarks/throughput.py                          # CPU: digits, SmallCNN, fp32 pair
     python benchmarks/throughput.py --bare                   # ... and a bare LightningModule
+    python benchmarks/throughput.py --noise-floor            # ... and the same hand loop twice
     python benchmarks/throughput.py --bare --models linear --data-paths resident   # per-step overheads
     python benchmarks/throughput.py --device cpu --dataset synthetic --quick --fast-path \\
         --compile-modes none --data-paths loader resident    # every code path, in minutes
@@ -233,6 +234,12 @@ def parse_args() -> argparse.Namespace:
         help="also time a bare LightningModule (returns the loss, logs nothing) per parity pair: "
         "the Trainer's own share of the gap",
     )
+    parser.add_argument(
+        "--noise-floor",
+        action="store_true",
+        help="also time a second, identical hand-written loop per parity pair: how far apart two "
+        "copies of the same loop measure in this process",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 rounds, <= 2048 synthetic images")
     parser.add_argument("--save", action="store_true", help=f"also write the table under {RESULTS}")
@@ -300,11 +307,17 @@ def main() -> None:
     lightning_rates: dict[Setup, float] = {}
     for setup in parity_setups(args.models, args.data_paths, args.precisions):
         lit, hand = f"Lightning {setup.label}", f"hand-written {setup.label}"
-        group = run_group(setup, {hand: setup}, data, device, args.rounds, lit)
+        again = f"{hand}, again"
+        hand_setups = {hand: setup, again: setup} if args.noise_floor else {hand: setup}
+        group = run_group(setup, hand_setups, data, device, args.rounds, lit)
         lightning_rates[setup] = group[lit].rate()
         ratios.append(
             (f"parity {setup.label} (goal >= 0.97 GPU, 0.90 CPU)", paired_ratio(group[lit], group[hand]))
         )
+        if args.noise_floor:
+            ratios.append(
+                (f"{again} / hand-written (noise floor, 1 ideally)", paired_ratio(group[again], group[hand]))
+            )
         if device.type == "cuda":
             ratios.append((f"memory {setup.label} (goal <= 1.05)", group[lit].peak() / group[hand].peak()))
         groups.append(group)

@@ -45,7 +45,7 @@ def test_tiny_cpu_run_prints_every_loop_and_ratio(
         "argv",
         ["throughput.py", "--device=cpu", "--dataset=synthetic", "--image-size=8", "--train-size=128",
          "--batch-size=64", "--rounds=1", "--data-paths", "loader", "resident", "--fast-path",
-         "--compile-modes", "none", "--bare"],
+         "--compile-modes", "none", "--bare", "--noise-floor"],
     )  # fmt: skip
 
     throughput.main()
@@ -58,3 +58,4 @@ def test_tiny_cpu_run_prints_every_loop_and_ratio(
     assert "/ best eager (goal >= 1.3)" in out and "n/a" in out  # no GPU memory on the CPU
     assert "bare Lightning small_cnn resident fp32 / hand-written (the Trainer's own cost)" in out
     assert "Lightning small_cnn resident fp32 / small_cnn loader fp32 (data path)" in out
+    assert "hand-written small_cnn loader fp32, again / hand-written (noise floor, 1 ideally)" in out
