@@ -15,22 +15,22 @@ import torch
 from torch import nn
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import export, plots, train_model
-from lit_classifier.checkpointing import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
+from lit_classifier import export, plot_command, train_model
+from lit_classifier.checkpoint_io import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
 
-# A `fit` whose second write of last.ckpt stops half-way and hangs, as if the machine died there.
+# A `fit` whose second checkpoint write stops half-way and hangs, as if the machine died there.
 # The hook lives here, in the test, not in the package.
 HANGING_SECOND_LAST_SAVE = textwrap.dedent(
     """
     import io, sys, time, torch
     from lit_classifier.cli import main
 
-    real_save, last_saves = torch.save, []
+    real_save, saves = torch.save, []
 
     def save(obj, file, *args, **kwargs):
-        if "last.ckpt" in getattr(file, "name", ""):
-            last_saves.append(file.name)
-        if len(last_saves) < 2:
+        if ".ckpt" in getattr(file, "name", ""):
+            saves.append(file.name)
+        if len(saves) < 2:
             return real_save(obj, file, *args, **kwargs)
         buffer = io.BytesIO()
         real_save(obj, buffer)
@@ -71,7 +71,7 @@ def test_killed_while_writing_leaves_the_previous_last_checkpoint_intact(tmp_pat
 
     folder = tmp_path / "runs" / "lightning_logs" / "version_0" / "checkpoints"
     stray = [path.name for path in folder.iterdir() if ".tmp-" in path.name]
-    assert stray == [f".last.ckpt.tmp-{process.pid}"]  # the kill did land mid-write
+    assert stray == [f".epoch=1-step=4.ckpt.tmp-{process.pid}"]  # the kill did land mid-write
     checkpoint = torch.load(folder / "last.ckpt", weights_only=True)
     assert checkpoint["epoch"] == 0  # still the complete file of epoch 1
     assert checkpoint["global_step"] == 2
@@ -81,8 +81,8 @@ def test_atomic_save_writes_the_whole_file_and_no_temporary(tmp_path: Path) -> N
     target = tmp_path / "checkpoints" / "last.ckpt"
     io = AtomicCheckpointIO()
 
-    io.save_checkpoint({"step": torch.tensor(1)}, target)
-    io.save_checkpoint({"step": torch.tensor(2)}, target)
+    io.save_checkpoint({"state_dict": {}, "step": torch.tensor(1)}, target)
+    io.save_checkpoint({"state_dict": {}, "step": torch.tensor(2)}, target)
 
     assert os.listdir(target.parent) == ["last.ckpt"]
     assert io.load_checkpoint(target, weights_only=True)["step"] == 2
@@ -113,7 +113,7 @@ def test_truncated_checkpoint_is_named_as_such(capsys: pytest.CaptureFixture[str
         cli("test", f"--ckpt_path={truncated}")
 
     assert exit_info.value.code == 2
-    message = f"error: cannot read {truncated}: it is truncated or not a PyTorch checkpoint"
+    message = f"error: {truncated} is not a PyTorch checkpoint: it is a truncated or damaged zip archive"
     assert message in capsys.readouterr().err
 
 
@@ -130,7 +130,7 @@ def test_python_loader_refuses_the_payload_too() -> None:
     "command",
     [
         lambda checkpoint: export.main([str(checkpoint), "model.onnx"]),
-        lambda checkpoint: plots.main([str(checkpoint.parent.parent)]),
+        lambda checkpoint: plot_command.main([str(checkpoint.parent.parent)]),
     ],
     ids=["export", "plot"],
 )

@@ -140,7 +140,7 @@ def test_cli_checkpoint_loads_as_plain_data_and_rebuilds_the_network() -> None:
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
-        ("--model.lr=-1", "lr must be positive, got -1.0"),
+        ("--model.optimizer.lr=-1", "Invalid learning rate: -1.0"),
         ("--data.init_args.batch_size=0", "batch_size must be at least 1, got 0"),
     ],
 )

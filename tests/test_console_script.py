@@ -20,11 +20,11 @@ def test_console_script_fits_and_exits_zero() -> None:
 
 def test_python_dash_m_reports_a_bad_value_with_exit_code_2() -> None:
     finished = subprocess.run(
-        [sys.executable, "-m", "lit_classifier", "fit", "--model.momentum=1.5"],
+        [sys.executable, "-m", "lit_classifier", "fit", "--model.optimizer.lr=-1"],
         capture_output=True,
         text=True,
         timeout=120,
     )
 
     assert finished.returncode == 2
-    assert "momentum must be in [0, 1), got 1.5" in finished.stderr
+    assert "Invalid learning rate: -1.0" in finished.stderr

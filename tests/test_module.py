@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_classifier import ClassifierModule, DigitsDataModule
 from lit_classifier.models import SmallCNN
+from lit_classifier.optim import RecipeSGD
 
 
 def test_resizes_a_torchvision_imagenet_head_to_the_class_count() -> None:
@@ -68,7 +70,8 @@ def test_plain_dataloaders_need_num_classes() -> None:
 
 
 def test_python_checkpoint_holds_plain_data_and_reloads_with_the_network(tmp_path: Path) -> None:
-    module = ClassifierModule(SmallCNN(), num_classes=10, input_shape=(1, 8, 8), lr=0.1)
+    optimizer = partial(RecipeSGD, lr=0.1)
+    module = ClassifierModule(SmallCNN(), num_classes=10, input_shape=(1, 8, 8), optimizer=optimizer)
     trainer = L.Trainer(max_steps=2, logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
     trainer.fit(module, datamodule=DigitsDataModule())
     path = tmp_path / "model.ckpt"
@@ -77,8 +80,9 @@ def test_python_checkpoint_holds_plain_data_and_reloads_with_the_network(tmp_pat
     state = torch.load(path, weights_only=True)
     reloaded = ClassifierModule.load_from_checkpoint(path, model=SmallCNN(), weights_only=True)
 
-    assert "model" not in state["hyper_parameters"]  # the network object is never pickled
-    assert state["hyper_parameters"]["lr"] == 0.1
+    record = state["hyper_parameters"]
+    assert record["model"] == {"class_path": "lit_classifier.models.small_cnn.SmallCNN", "init_args": None}
+    assert record["optimizer"] == {"class_path": "lit_classifier.optim.RecipeSGD", "init_args": {"lr": 0.1}}
     assert reloaded.num_classes == 10
     images = torch.randn(5, 1, 8, 8)
     torch.testing.assert_close(reloaded.eval()(images), module.eval()(images))
@@ -87,9 +91,8 @@ def test_python_checkpoint_holds_plain_data_and_reloads_with_the_network(tmp_pat
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ({"lr": 0.0}, "lr must be positive"),
-        ({"momentum": 1.0}, "momentum must be in"),
-        ({"weight_decay": -1.0}, "weight_decay must be non-negative"),
+        ({"optimizer": partial(RecipeSGD, lr=-1.0)}, "Invalid learning rate: -1.0"),
+        ({"optimizer": partial(RecipeSGD, momentum=-1.0)}, "Invalid momentum value: -1.0"),
         ({"label_smoothing": 1.0}, "label_smoothing must be in"),
         ({"num_classes": 1}, "num_classes must be at least 2"),
         ({"num_classes": 3, "class_names": ["a", "b"]}, "class_names has 2 names"),

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from helpers import cli, read_metrics
-from lit_classifier.nonfinite import NonFiniteGuard, NonFiniteLossError
+from lit_classifier.callbacks.nonfinite import NonFiniteGuard, NonFiniteLossError
 
 RUN = ["--trainer.limit_train_batches=4", "--trainer.limit_val_batches=1", "--trainer.max_epochs=3"]
 RUN += ["--model.model=test_nonfinite.PoisonedNet", "--plots.enabled=false"]
@@ -53,7 +53,7 @@ def test_nan_loss_stops_at_that_step_naming_it_and_keeps_the_last_good_checkpoin
 
 
 def test_skip_mode_skips_the_batch_and_reports_the_count(capsys: pytest.CaptureFixture[str]) -> None:
-    result = cli("fit", *RUN, "--model.nonfinite=skip")
+    result = cli("fit", *RUN, "--nonfinite.mode=skip")
 
     out = capsys.readouterr().out
     assert "epoch 2: skipped 1 batch with a non-finite loss (the first at batch_idx 1, global_step 5)" in out
@@ -66,7 +66,7 @@ def test_skip_mode_skips_the_batch_and_reports_the_count(capsys: pytest.CaptureF
 
 def test_unknown_mode_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        cli("fit", "--model.nonfinite=ignore")
+        cli("fit", "--nonfinite.mode=ignore")
 
     assert exit_info.value.code != 0
     assert "nonfinite" in capsys.readouterr().err
@@ -93,4 +93,4 @@ def test_skip_mode_refuses_several_processes() -> None:
     trainer: Any = SimpleNamespace(current_epoch=0, global_step=0, world_size=2)
 
     with pytest.raises(ValueError, match="one process only; use 'stop' under DDP"):
-        NonFiniteGuard("skip").accept(torch.tensor(1.0), trainer, batch_idx=0)
+        NonFiniteGuard("skip").setup(trainer, nn.Module(), stage="fit")

@@ -1,18 +1,15 @@
-"""Optimizers, schedules and fine-tuning from YAML: each config in configs/optim runs and its
-learning rate moves as the schedule says."""
+"""Optimizers and schedules from YAML: each config in configs/optim runs and its learning rate moves
+as the schedule says."""
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 
 from helpers import FAST, cli, read_metrics, run_dir
-from lit_classifier import ClassifierModule, DigitsDataModule
-from lit_classifier.models import SmallCNN
 from lit_classifier.optim import WarmupCosineLR, scheduler_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -27,7 +24,7 @@ STEPS = [
 ]
 
 
-def learning_rates(folder: Path, column: str = "lr-SGD") -> list[float]:
+def learning_rates(folder: Path, column: str = "lr-RecipeSGD") -> list[float]:
     """The learning rate of each training step, as LearningRateMonitor logged it."""
     return [float(row[column]) for row in read_metrics(folder) if row.get(column)]
 
@@ -77,67 +74,6 @@ def test_step_sized_schedule_without_a_trainer_names_what_is_missing() -> None:
 
     with pytest.raises(ValueError, match="WarmupCosineLR needs total_steps >= 1, got None"):
         WarmupCosineLR(optimizer)
-
-
-def test_backbone_learns_at_a_fraction_of_the_heads_rate() -> None:
-    module = ClassifierModule(SmallCNN(), num_classes=10, input_shape=(1, 8, 8), backbone_lr_scale=0.1)
-
-    optimizer = module.configure_optimizers()
-
-    head, backbone = optimizer.param_groups
-    assert [p.shape for p in head["params"]] == [(10, 128), (10,)]
-    assert head["lr"] == 0.05
-    assert backbone["lr"] == pytest.approx(0.005)
-    assert len(backbone["params"]) == len(list(module.parameters())) - 2
-
-
-def test_frozen_backbone_stays_put_then_trains(tmp_path: Path) -> None:
-    module = ClassifierModule(SmallCNN(), freeze_backbone_epochs=1)
-    snapshots: list[dict[str, torch.Tensor]] = []
-
-    class Snapshot(L.Callback):
-        def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            snapshots.append({k: v.detach().clone() for k, v in pl_module.model.named_parameters()})
-
-    trainer = L.Trainer(
-        max_epochs=2, limit_train_batches=3, limit_val_batches=0, logger=False,
-        enable_progress_bar=False, enable_checkpointing=False, callbacks=[Snapshot()],
-    )  # fmt: skip
-    initial: dict[str, torch.Tensor] = {}
-
-    class Initial(L.Callback):
-        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            initial.update({k: v.detach().clone() for k, v in pl_module.model.named_parameters()})
-
-    trainer.callbacks.append(Initial())
-    trainer.fit(module, datamodule=DigitsDataModule())
-
-    frozen, thawed = snapshots
-    for name, start in initial.items():
-        if name.startswith("head."):
-            assert not torch.equal(frozen[name], start), name  # the head trains from the start
-        else:
-            assert torch.equal(frozen[name], start), name  # the backbone waits one epoch
-            assert not torch.equal(thawed[name], frozen[name]), name  # then trains
-
-
-def test_finetune_config_freezes_then_trains_the_backbone_at_a_tenth_of_the_rate() -> None:
-    result = cli(
-        "fit",
-        "--config",
-        str(CONFIGS / "models" / "finetune_resnet18.yaml"),
-        "--model.init_args.model.init_args.weights=null",  # the test never downloads
-        "--data.init_args.to_rgb=true",
-        "--data.batch_size=8",
-        "--trainer.limit_train_batches=2",
-        "--trainer.limit_val_batches=0",
-        "--trainer.max_epochs=2",
-    )
-
-    head, backbone = result.trainer.optimizers[0].param_groups
-    assert head["lr"] == 0.01 and backbone["lr"] == pytest.approx(0.001)
-    assert result.model.freeze_backbone_epochs == 1
-    assert all(p.requires_grad for p in result.model.parameters())  # thawed for the second epoch
 
 
 def test_interval_follows_the_schedule_unless_given() -> None:

@@ -12,8 +12,8 @@ from PIL import Image, ImageStat
 from torch import nn
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import plots, train_model
-from lit_classifier.class_report import write_class_report
+from lit_classifier import plot_command, plots, train_model
+from lit_classifier.callbacks.reports import write_class_report
 from lit_classifier.models import SmallCNN
 
 PNGS = (plots.CURVES_PNG, plots.CONFUSION_PNG, plots.MISCLASSIFIED_PNG)
@@ -43,7 +43,7 @@ def test_plot_command_redraws_a_finished_run_folder(capsys: pytest.CaptureFixtur
     folder = run_dir(cli("fit", *FAST, "--plots.enabled=false"))
     assert not any((folder / name).exists() for name in PNGS)
 
-    plots.main([str(folder), "--count", "4"])
+    plot_command.main([str(folder), "--count", "4"])
 
     for name in PNGS:
         assert_is_a_picture(folder / name)
@@ -54,7 +54,7 @@ def test_plot_command_names_a_folder_that_is_not_a_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        plots.main([str(tmp_path)])
+        plot_command.main([str(tmp_path)])
 
     assert exit_info.value.code == 2
     assert f"error: {tmp_path}: no checkpoint in {tmp_path / 'checkpoints'}" in capsys.readouterr().err
@@ -137,7 +137,7 @@ def test_misclassified_grid_shows_colour_images_in_colour() -> None:
 def test_lit_classifier_plot_is_an_installed_command() -> None:
     scripts = {script.name: script.value for script in entry_points(group="console_scripts")}
 
-    assert scripts["lit-classifier-plot"] == "lit_classifier.plots:main"
+    assert scripts["lit-classifier-plot"] == "lit_classifier.plot_command:main"
 
 
 def test_train_model_runs_get_the_pictures_too() -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from lit_classifier import lr_find, plots
+from lit_classifier import lr_find, plot_command
 from lit_classifier.cli import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def run_lit_classifier(args: list[str]) -> None:
 RUNNERS: dict[str, Callable[[list[str]], None]] = {
     "lit-classifier": run_lit_classifier,
     "lit-classifier-lr-find": lambda args: lr_find.main([*args, "--lr_find.num_training=20"]),
-    "lit-classifier-plot": plots.main,
+    "lit-classifier-plot": plot_command.main,
 }
 
 

@@ -25,11 +25,11 @@ def test_another_seed_gives_other_metrics() -> None:
 
 
 def test_run_folder_keeps_the_seed_and_the_resolved_config() -> None:
-    folder = run_dir(cli("fit", *RUN, "--seed_everything=7", "--model.lr=0.02"))
+    folder = run_dir(cli("fit", *RUN, "--seed_everything=7", "--model.optimizer.lr=0.02"))
 
     config = yaml.safe_load((folder / "config.yaml").read_text())
     assert config["seed_everything"] == 7
-    assert config["model"]["init_args"]["lr"] == 0.02
+    assert config["model"]["init_args"]["optimizer"]["init_args"]["lr"] == 0.02
     assert config["model"]["init_args"]["model"]["class_path"] == "lit_classifier.models.SmallCNN"
     assert config["data"]["class_path"] == "lit_classifier.DigitsDataModule"
     assert config["trainer"]["max_epochs"] == 2

@@ -29,6 +29,10 @@ class WeightedLossClassifier(ClassifierModule):
 class AdamWNoDecayOnNormsClassifier(ClassifierModule):
     """AdamW that decays weight matrices only, not biases or norm scales, with a cosine schedule."""
 
+    def __init__(self, *args: Any, lr: float = 0.003, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lr = lr
+
     def configure_optimizers(self) -> Any:
         decay = [p for p in self.parameters() if p.ndim >= 2]
         no_decay = [p for p in self.parameters() if p.ndim < 2]

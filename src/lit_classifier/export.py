@@ -22,15 +22,14 @@ ONNX files stay readable by any ONNX runtime.
 
 from __future__ import annotations
 
-import argparse
 import copy
 from pathlib import Path
 
 import torch
+from jsonargparse import auto_cli
 from torch import Tensor, nn
 
-from lit_classifier.checkpointing import load_module
-from lit_classifier.errors import exit_on_input_error
+from lit_classifier.errors import InputError, command_errors
 from lit_classifier.module import ClassifierModule
 
 
@@ -88,19 +87,26 @@ def export_onnx(module: nn.Module, path: str | Path, example: Tensor | None = No
     return path
 
 
-def main(args: list[str] | None = None) -> None:
-    """``python -m lit_classifier.export CHECKPOINT OUTPUT``: the format follows OUTPUT's suffix."""
-    parser = argparse.ArgumentParser(prog="python -m lit_classifier.export", description=main.__doc__)
-    parser.add_argument("checkpoint", type=Path, help="a checkpoint written by lit-classifier fit")
-    parser.add_argument("output", type=Path, help="model.onnx (ONNX) or model.pt (TorchScript)")
-    options = parser.parse_args(args)
+def export(checkpoint: Path, output: Path, trusted_modules: list[str] | None = None) -> Path:
+    """Export a checkpoint's network; the format follows ``output``'s suffix.
+
+    Args:
+        checkpoint: a checkpoint written by ``lit-classifier fit``.
+        output: ``model.onnx`` (ONNX) or ``model.pt`` / ``model.ts`` (TorchScript).
+        trusted_modules: modules whose network classes the checkpoint may name.
+    """
     exporters = {".onnx": export_onnx, ".pt": export_torchscript, ".ts": export_torchscript}
-    exporter = exporters.get(options.output.suffix)
+    exporter = exporters.get(Path(output).suffix)
     if exporter is None:
-        parser.error(f"unknown format of {options.output}: name it *.onnx, *.pt or *.ts")
-    with exit_on_input_error():
-        module = load_module(ClassifierModule, options.checkpoint)
-    print(f"wrote {exporter(module, options.output)}")
+        raise InputError(f"unknown format of {output}: name it *.onnx, *.pt or *.ts")
+    module = ClassifierModule.load_from_checkpoint(Path(checkpoint), trusted_modules=trusted_modules or [])
+    return exporter(module, output)
+
+
+def main(args: list[str] | None = None) -> None:
+    """``python -m lit_classifier.export CHECKPOINT OUTPUT``."""
+    with command_errors():
+        print(f"wrote {auto_cli(export, args=args)}")
 
 
 if __name__ == "__main__":

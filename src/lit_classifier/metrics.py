@@ -28,17 +28,28 @@ class LossAccuracy(Metric):
     correct: Tensor
     count: Tensor
 
-    def __init__(self) -> None:
+    def __init__(self, skip_nonfinite: bool = False) -> None:
         super().__init__()
+        self.skip_nonfinite = skip_nonfinite
         self.add_state("loss_sum", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("correct", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, batch_mean_loss: Tensor, logits: Tensor, target: Tensor) -> None:
         size = target.shape[0]
-        self.loss_sum.add_(batch_mean_loss.detach(), alpha=size)
-        self.correct.add_((logits.detach().argmax(dim=1) == target).sum())
-        self.count.add_(size)
+        loss = batch_mean_loss.detach()
+        correct = (logits.detach().argmax(dim=1) == target).sum()
+        if not self.skip_nonfinite:
+            self.loss_sum.add_(loss, alpha=size)
+            self.correct.add_(correct)
+            self.count.add_(size)
+            return
+        # A batch whose loss is NaN or infinite (skipped by the non-finite policy) counts for nothing,
+        # decided on the device: no host sync.
+        finite = torch.isfinite(loss)
+        self.loss_sum.add_(torch.where(finite, loss, 0.0), alpha=size)
+        self.correct.add_(correct * finite)
+        self.count.add_(finite * size)
 
     def compute(self) -> dict[str, Tensor]:
         return {"loss": (self.loss_sum / self.count).float(), "acc": self.correct / self.count}
@@ -71,14 +82,15 @@ class ConfusionMatrix(Metric):
 class StageMetrics(nn.Module):
     """Loss and top-1 accuracy of one stage (train, val or test).
 
+    With ``skip_nonfinite`` (training), a batch with a NaN or infinite loss is left out.
     With ``detailed`` (evaluation stages): also top-5 accuracy when there are more than 5 classes,
     and the confusion matrix, kept in ``confusion`` after each ``compute``. Training steps skip
     them: they are the launch-bound part of a run.
     """
 
-    def __init__(self, num_classes: int, detailed: bool = False) -> None:
+    def __init__(self, num_classes: int, detailed: bool = False, skip_nonfinite: bool = False) -> None:
         super().__init__()
-        self.loss_acc = LossAccuracy()
+        self.loss_acc = LossAccuracy(skip_nonfinite)
         self.top5: MulticlassAccuracy | None = None
         self.confusion_counts: ConfusionMatrix | None = None
         if detailed and num_classes > 5:

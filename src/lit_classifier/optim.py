@@ -1,6 +1,9 @@
-"""Learning-rate schedules and the glue that gives them what they need from the Trainer.
+"""The recipe's optimizer, learning-rate schedules, and the glue that gives them what they need.
 
-Any ``torch.optim.lr_scheduler`` class works as ``ClassifierModule(scheduler=...)``. Schedules
+``RecipeSGD`` is the classic recipe's optimizer (SGD, lr 0.05, momentum 0.9) as a class whose
+defaults are those values, so the command line shows them and ``--model.optimizer.lr 0.01`` edits
+them; any ``torch.optim`` class replaces it. Any ``torch.optim.lr_scheduler`` class works as
+``ClassifierModule(scheduler=...)``. Schedules
 sized in optimizer steps (``OneCycleLR``, ``WarmupCosineLR``) need the run's total step count,
 which only the Trainer knows; ``scheduler_config`` passes it (``trainer.estimated_stepping_batches``)
 to any scheduler that takes ``total_steps`` and was not given one, and steps such schedules after
@@ -15,10 +18,34 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
 
-from torch.optim import Optimizer
+from torch.optim import SGD, Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from lit_classifier.trust import class_path_of, is_plain
+
 Interval = Literal["epoch", "step"]
+
+
+class RecipeSGD(SGD):
+    """``torch.optim.SGD`` with the classic recipe's defaults: lr 0.05, momentum 0.9.
+
+    Args:
+        params: the parameters to optimise.
+        lr: learning rate (0.05: the recipe's, for a batch of 64).
+        momentum: momentum factor (0.9: the recipe's).
+        weight_decay: L2 penalty.
+        nesterov: Nesterov momentum.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.05,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
 class WarmupCosineLR(LambdaLR):
@@ -94,6 +121,18 @@ def _target(factory: SchedulerFactory) -> Callable[..., Any]:
         classes = [arg for arg in target.args if inspect.isclass(arg)]
         target = classes[0] if not inspect.isclass(target.func) and classes else target.func
     return target
+
+
+def callable_spec(factory: Callable[..., Any] | None) -> dict[str, Any] | None:
+    """How ``factory`` builds its object, as plain data: ``{"class_path", "init_args"}``.
+
+    For the record in a checkpoint and ``config.yaml`` only: nothing is ever built from it.
+    ``init_args`` is ``None`` when the arguments are not plain data.
+    """
+    if factory is None:
+        return None
+    given = factory.keywords if isinstance(factory, partial) else {}
+    return {"class_path": class_path_of(_target(factory)), "init_args": given if is_plain(given) else None}
 
 
 def _parameters(factory: SchedulerFactory) -> set[str]:

@@ -1,9 +1,7 @@
 """Pictures of a run: learning curves, confusion matrix, the most confidently wrong images.
 
 Every ``lit-classifier fit`` writes them into its run folder (``callbacks/plots.py``); for a finished
-run folder, or one written before this existed::
-
-    lit-classifier-plot runs/lightning_logs/version_0
+run folder ``lit-classifier-plot runs/lightning_logs/version_0`` draws them again (``plot_command.py``).
 
 Figures are built with matplotlib's object API (``Figure``, no ``pyplot``), so nothing needs a display
 and a notebook's own matplotlib backend is left alone.
@@ -11,31 +9,20 @@ and a notebook's own matplotlib backend is left alone.
 
 from __future__ import annotations
 
-import argparse
 import csv
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
-
-from lit_classifier.checkpointing import load_module
-from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.errors import InputError, exit_on_input_error
-from lit_classifier.module import ClassifierModule
 
 #: File names written into the run folder.
 CURVES_PNG = "learning_curves.png"
 CONFUSION_PNG = "confusion_matrix.png"
 MISCLASSIFIED_PNG = "misclassified.png"
-
-
-class RunFolderError(InputError, FileNotFoundError):
-    """The folder lacks what a finished ``lit-classifier fit`` run leaves in it."""
 
 
 @dataclass
@@ -262,58 +249,3 @@ def write_plots(
         figure.savefig(folder / name, dpi=100)
         paths.append(folder / name)
     return paths
-
-
-def plot_run(run_dir: Path, count: int = 16) -> list[Path]:
-    """Pictures of a finished ``lit-classifier fit`` run, from its folder alone.
-
-    Curves come from ``metrics.csv``, the confusion matrix from ``val_confusion_matrix.csv`` (the
-    last validation's, written by ``ClassifierModule``); the misclassified images are predicted
-    again by ``checkpoints/last.ckpt`` (or the newest checkpoint) on the validation data of the data
-    module in ``config.yaml``.
-    """
-    history = read_history(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else None
-    matrix_csv = run_dir / "val_confusion_matrix.csv"
-    confusion = read_confusion(matrix_csv) if matrix_csv.is_file() else None
-    checkpoint = find_checkpoint(run_dir)
-    module = load_module(ClassifierModule, checkpoint)
-    datamodule = load_datamodule(run_dir / "config.yaml")
-    datamodule.setup("validate")
-    predictions = collect_predictions(module, datamodule.val_dataloader(), keep_images=count)
-    denormalize = denormalizer(datamodule)
-    return write_plots(run_dir, module.class_names, history, confusion, predictions, denormalize, count)
-
-
-def find_checkpoint(run_dir: Path) -> Path:
-    """``checkpoints/last.ckpt``, else the newest checkpoint of the run."""
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        return last
-    found = sorted(run_dir.glob("checkpoints/*.ckpt"), key=lambda path: path.stat().st_mtime)
-    if not found:
-        raise RunFolderError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
-    return found[-1]
-
-
-def load_datamodule(config_yaml: Path) -> ClassificationDataModule:
-    """The data module a run's ``config.yaml`` describes, built the way the command line builds it."""
-    from jsonargparse import ArgumentParser
-
-    if not config_yaml.is_file():
-        raise RunFolderError(f"{config_yaml} is missing: is this a `lit-classifier fit` run folder?")
-    config = yaml.safe_load(config_yaml.read_text())
-    parser = ArgumentParser()
-    parser.add_subclass_arguments(ClassificationDataModule, "data")
-    return parser.instantiate_classes(parser.parse_object({"data": config["data"]})).data
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``lit-classifier-plot RUN_DIR [RUN_DIR ...]``."""
-    parser = argparse.ArgumentParser(prog="lit-classifier-plot", description=plot_run.__doc__)
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="a run folder")
-    parser.add_argument("--count", type=int, default=16, help="misclassified images to show")
-    args = parser.parse_args(argv)
-    with exit_on_input_error():
-        for run_dir in args.run_dirs:
-            for path in plot_run(run_dir, args.count):
-                print(f"wrote {path}")

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
+from torch.utils.data import DataLoader
 
-from lit_classifier.callbacks import EpochSummary, RunPlots
-from lit_classifier.checkpointing import use_atomic_checkpoints
-from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.callbacks import ClassReports, EpochSummary, NonFiniteGuard, RunPlots
+from lit_classifier.checkpoint_io import AtomicCheckpointIO
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.module import ClassifierModule
+from lit_classifier.optim import RecipeSGD
+from lit_classifier.quiet import quiet_lightning
+from lit_classifier.runs import reserve_version
 
 
 @dataclass
@@ -34,32 +39,46 @@ def train_model(
     model: nn.Module,
     epochs: int = 8,
     lr: float = 0.05,
-    datamodule: ClassificationDataModule | None = None,
+    datamodule: L.LightningDataModule | None = None,
+    *,
+    train_dataloaders: DataLoader | None = None,
+    val_dataloaders: DataLoader | None = None,
+    num_classes: int | None = None,
+    class_names: list[str] | None = None,
     **trainer_kwargs: Any,
 ) -> TrainingResult:
     """Train ``model`` with SGD (momentum 0.9) and cross-entropy, printing one line per epoch.
 
-    The recipe's signature, on Lightning: ``datamodule`` defaults to the embedded digits, the head
-    of ``model`` is sized to the data's classes, and ``trainer_kwargs`` go to ``lightning.Trainer``
-    (``accelerator="gpu"``, ``precision="bf16-mixed"``, ...). Metrics and the run's pictures
-    (``lit_classifier.plots``) land in ``runs/train_model/version_N``.
+    The recipe's signature, on Lightning. The data is ``datamodule`` (any of ``lit_classifier.data``,
+    or your own ``LightningDataModule`` with ``num_classes``; the embedded digits by default), or
+    plain ``train_dataloaders`` / ``val_dataloaders`` with ``num_classes`` (and optionally
+    ``class_names``). The head of ``model`` is sized to the data's classes; ``trainer_kwargs`` go to
+    ``lightning.Trainer`` (``accelerator="gpu"``, ``precision="bf16-mixed"``, ...). Metrics, the
+    checkpoint and the run's pictures land in ``runs/train_model/version_N``.
 
     >>> result = train_model(my_net, epochs=8, lr=0.05)   # doctest: +SKIP
     >>> result.history[-1]["val_acc"]                     # doctest: +SKIP
     """
-    datamodule = datamodule or DigitsDataModule()
+    if train_dataloaders is None and datamodule is None:
+        datamodule = DigitsDataModule()
+    if train_dataloaders is not None and datamodule is not None:
+        raise ValueError("train_model takes a datamodule or train_dataloaders, not both")
     module = ClassifierModule(
-        model,
-        num_classes=datamodule.num_classes,
-        class_names=datamodule.class_names,
-        input_shape=datamodule.dims,
-        lr=lr,
+        model, num_classes=num_classes, class_names=class_names, optimizer=partial(RecipeSGD, lr=lr)
     )
     summary = EpochSummary()
-    trainer_kwargs.setdefault("logger", CSVLogger("runs", name="train_model"))
+    if "logger" not in trainer_kwargs:
+        trainer_kwargs["logger"] = CSVLogger(
+            "runs", name="train_model", version=reserve_version(Path("runs"), "train_model")
+        )
     trainer_kwargs.setdefault("enable_progress_bar", False)
-    callbacks = [*trainer_kwargs.pop("callbacks", []), summary, RunPlots()]
-    trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, **trainer_kwargs)
-    use_atomic_checkpoints(trainer)  # a checkpoint file is whole or absent, never half-written
-    trainer.fit(module, datamodule=datamodule)
+    trainer_kwargs.setdefault("enable_model_summary", False)
+    trainer_kwargs.setdefault("plugins", [AtomicCheckpointIO()])  # whole checkpoint files, never half-written
+    callbacks = [*trainer_kwargs.pop("callbacks", []), summary, ClassReports(), NonFiniteGuard(), RunPlots()]
+    with quiet_lightning():  # one line per epoch, like the hand-written recipe's print
+        trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, **trainer_kwargs)
+        if datamodule is not None:
+            trainer.fit(module, datamodule=datamodule)
+        else:
+            trainer.fit(module, train_dataloaders=train_dataloaders, val_dataloaders=val_dataloaders)
     return TrainingResult(module=module, history=summary.history, trainer=trainer)

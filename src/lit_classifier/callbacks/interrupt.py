@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -23,7 +22,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
-INTERRUPTED_NAME = "interrupted.ckpt"
+from lit_classifier.runs import INTERRUPTED, checkpoint_folder
+
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -62,7 +62,7 @@ class Interruption(Callback):
     ) -> None:
         if self.received is None:
             return
-        path = checkpoint_folder(trainer) / INTERRUPTED_NAME
+        path = checkpoint_folder(trainer) / INTERRUPTED
         trainer.save_checkpoint(path, weights_only=False)  # the full state: optimizer, loops, callbacks
         name = signal.Signals(self.received).name
         if trainer.is_global_zero:
@@ -111,12 +111,3 @@ class Interruption(Callback):
             "so some samples of this one epoch repeat and as many are not seen (later epochs keep their "
             "usual order; an end-of-epoch checkpoint resumes exactly)."
         )
-
-
-def checkpoint_folder(trainer: L.Trainer) -> Path:
-    """Where the run's ``ModelCheckpoint`` writes (``.../version_N/checkpoints``)."""
-    callback = trainer.checkpoint_callback
-    folder = getattr(callback, "dirpath", None)
-    if folder is None:
-        folder = Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints"
-    return Path(folder)

@@ -8,6 +8,7 @@ module replaces the final linear layer when its size is wrong and says so.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,4 +82,24 @@ def check_output_size(model: nn.Module, num_classes: int, input_shape: tuple[int
         raise ClassCountError(
             f"{type(model).__name__} outputs shape {tuple(logits.shape)} for a batch of 2, but the data "
             f"has {num_classes} classes: its last layer must give (batch, {num_classes}) logits."
+        )
+
+
+def known_classes(datamodule: object) -> int | None:
+    """The data module's class count; ``None`` when it has none, or learns it only from training
+    data it was not given (predicting new images with the checkpoint's classes)."""
+    try:
+        return getattr(datamodule, "num_classes", None)
+    except RuntimeError:
+        return None
+
+
+def check_input_shape(expected: Any, given: Any, datamodule: object) -> None:
+    """A network built for one image shape must not be fed another by a re-configured data module."""
+    if expected is not None and given is not None and tuple(expected) != tuple(given):
+        source = datamodule if isinstance(datamodule, str) else type(datamodule).__name__
+        raise InputShapeError(
+            f"the model was built for images shaped {tuple(expected)} (channels, height, width) but "
+            f"{source} gives {tuple(given)}: drop the option that changes the image size or channels, "
+            "or train a model for this shape"
         )

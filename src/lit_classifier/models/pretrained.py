@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lit_classifier.errors import InputError
+
 
 class TorchvisionModel(nn.Module):
     """``torchvision.models.get_model(name, weights=weights)``.
@@ -64,10 +66,14 @@ def _weights_member(weights_enum: Any, weights: str) -> Any:
         ) from None
 
 
-def offline_error(what: str, url: str, error: BaseException) -> RuntimeError:
+class WeightsUnavailable(InputError, RuntimeError):
+    """Pretrained weights that could not be downloaded (an offline machine)."""
+
+
+def offline_error(what: str, url: str, error: BaseException) -> WeightsUnavailable:
     """The error for weights that could not be downloaded: what, from where, and what to do."""
     cache = Path(torch.hub.get_dir()) / "checkpoints"
-    return RuntimeError(
+    return WeightsUnavailable(
         f"could not download the pretrained weights {what} from {url} ({error}); this machine seems "
         f"to be offline. Download them once on a machine with a network into the cache ({cache}; "
         "TORCH_HOME moves it) and copy the cache here, or train without pretrained weights."

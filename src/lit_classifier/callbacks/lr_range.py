@@ -1,0 +1,84 @@
+"""Lightning's learning-rate range test, reported in the run folder.
+
+With ``enabled``, ``fit`` starts with Lightning's ``LearningRateFinder``: ``num_training`` steps while
+the learning rate rises from ``min_lr`` to ``max_lr``, after which Lightning puts the network and
+optimizer back as they were. The curve goes to ``lr_find.png`` (the suggestion marked), the numbers
+to ``lr_find.json``, and the run stops: it is a measurement, not training. ``lit-classifier-lr-find``
+is ``lit-classifier fit`` with this switched on.
+
+The suggestion is the rate where the smoothed loss falls fastest; a starting point to check with a
+short run, not a verdict. The finder sets the optimizer's rate directly, so it works with any
+``--model.optimizer``; pass the suggestion on as ``--model.optimizer.lr``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateFinder
+from matplotlib.figure import Figure
+
+from lit_classifier.errors import InputError
+
+PNG = "lr_find.png"
+JSON = "lr_find.json"
+
+
+class LRRangeTest(LearningRateFinder):
+    """The range test at the start of ``fit`` when ``enabled``; see the module docstring.
+
+    Args:
+        enabled: run the test and stop (``lit-classifier-lr-find`` switches it on).
+        min_lr: first learning rate tried.
+        max_lr: last learning rate tried.
+        num_training: training steps, one learning rate each (100: Lightning's default).
+        mode: ``exponential`` or ``linear`` spacing of the rates.
+    """
+
+    def __init__(
+        self,
+        enabled: bool = False,
+        min_lr: float = 1e-6,
+        max_lr: float = 1.0,
+        num_training: int = 100,
+        mode: Literal["exponential", "linear"] = "exponential",
+    ) -> None:
+        super().__init__(min_lr, max_lr, num_training, mode, update_attr=False)
+        self.enabled = enabled
+        self.settings = {"min_lr": min_lr, "max_lr": max_lr, "num_training": num_training, "mode": mode}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.enabled:
+            return
+        if getattr(trainer, "fast_dev_run", False):  # set by the Trainer's constructor
+            raise InputError(
+                "the learning-rate finder does not run with --trainer.fast_dev_run: drop it, and "
+                "shrink the test with --lr_find.num_training instead"
+            )
+        self.lr_find(trainer, pl_module)
+        folder = Path(trainer.log_dir or ".")  # every process asks: a broadcast under DDP
+        if self.optimal_lr is not None and trainer.is_global_zero:
+            report(self.optimal_lr.suggestion(), self.optimal_lr, self.settings, folder)
+        trainer.should_stop = True  # a measurement, not a training run
+
+
+def report(suggestion: float | None, finder: object, settings: Mapping[str, object], folder: Path) -> None:
+    """Write ``lr_find.png`` and ``lr_find.json`` into ``folder`` and print the suggestion."""
+    folder.mkdir(parents=True, exist_ok=True)
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.subplots()
+    finder.plot(suggest=suggestion is not None, ax=axes)  # type: ignore[attr-defined]
+    axes.set_title(f"learning-rate range test: suggested lr {suggestion:.3g}" if suggestion else "")
+    figure.savefig(folder / PNG, dpi=100)
+    results = finder.results  # type: ignore[attr-defined]
+    saved = {"suggested_lr": suggestion, **settings, "lr": results["lr"], "loss": results["loss"]}
+    (folder / JSON).write_text(json.dumps(saved, indent=2) + "\n")
+    if suggestion is None:
+        print(f"no suggestion (too few steps for a slope); the curve is in {folder / PNG}")
+    else:
+        print(f"suggested learning rate {suggestion:.3g}: pass --model.optimizer.lr {suggestion:.3g}")
+    print(f"wrote {folder / PNG} and {folder / JSON}")

@@ -1,0 +1,63 @@
+"""Per-class results of each validation and test, as CSV files in the run folder.
+
+A top-1 accuracy hides which classes fail; the confusion matrix says which classes are taken for
+which, and per-class accuracy (the matrix's diagonal over its row sums) ranks them. The counts are
+kept on the device by ``ClassifierModule``'s metrics and summed over processes at the epoch end.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor
+
+from lit_classifier.metrics import StageMetrics
+from lit_classifier.module import ClassifierModule
+
+
+class ClassReports(Callback):
+    """``{val,test}_confusion_matrix.csv`` and ``{val,test}_per_class_accuracy.csv`` in the run
+    folder, rewritten after every validation (not the sanity check) and test, by the first process.
+    Runs without a logger (no run folder) write nothing."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and isinstance(pl_module, ClassifierModule):
+            self._write(trainer, pl_module.val_metrics, "val", pl_module.class_names)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if isinstance(pl_module, ClassifierModule):
+            self._write(trainer, pl_module.test_metrics, "test", pl_module.class_names)
+
+    def _write(self, trainer: L.Trainer, metrics: StageMetrics, stage: str, class_names: list[str]) -> None:
+        if trainer.logger is None or metrics.confusion is None:
+            return
+        folder = Path(trainer.log_dir or ".")  # asked on every process: a broadcast under DDP
+        if trainer.is_global_zero:
+            write_class_report(folder, stage, metrics.confusion, class_names)
+
+
+def write_class_report(folder: Path, stage: str, confusion: Tensor, class_names: list[str]) -> list[Path]:
+    """Write ``{stage}_confusion_matrix.csv`` and ``{stage}_per_class_accuracy.csv`` into ``folder``.
+
+    ``confusion[i, j]`` counts the images of class ``i`` predicted as class ``j``.
+    """
+    counts = confusion.cpu().tolist()
+    folder.mkdir(parents=True, exist_ok=True)
+    matrix_path = folder / f"{stage}_confusion_matrix.csv"
+    with matrix_path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["true \\ predicted", *class_names])
+        for name, row in zip(class_names, counts, strict=True):
+            writer.writerow([name, *row])
+    accuracy_path = folder / f"{stage}_per_class_accuracy.csv"
+    with accuracy_path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["class", "correct", "total", "accuracy"])
+        for index, (name, row) in enumerate(zip(class_names, counts, strict=True)):
+            total = sum(row)
+            accuracy = f"{row[index] / total:.6f}" if total else ""
+            writer.writerow([name, row[index], total, accuracy])
+    return [matrix_path, accuracy_path]

@@ -1,0 +1,164 @@
+"""Checkpoint files that are never half-written, and loads that say what a bad file is.
+
+Lightning's ``TorchCheckpointIO`` writes through an fsspec transaction whose temporary file lives in
+the system's temp folder; when that is another file system the final move is a copy, so a process
+killed during it leaves a truncated ``last.ckpt``, and nothing is fsynced. ``AtomicCheckpointIO``
+writes a temporary file beside the target, fsyncs it and renames it over the target
+(``os.replace`` is atomic on POSIX and Windows): at every instant the target is either the old
+complete file or the new complete file. A kill during the write can leave a stray
+``.<name>.tmp-<pid>`` file behind, never a broken checkpoint; a full disk leaves neither. The folder
+is not fsynced after the rename: after a power loss the name may still point at the previous
+(complete) file, which is all the atomicity promised.
+
+Loads read plain data only (``weights_only=True`` unless the caller opts out), and a file that is not
+a checkpoint is named for what it is (a text file, an image, a truncated archive) rather than
+reported as "unsafe", which would steer users toward ``--weights_only false``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from fsspec.utils import get_protocol
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from lit_classifier.errors import InputError
+
+
+class CheckpointError(InputError, ValueError):
+    """A checkpoint that cannot be used: missing, unreadable, unsafe, or made for other data."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` with atomic local writes, plain-data loads and clear load errors.
+
+    Pass it to the Trainer as a plugin (``L.Trainer(plugins=[AtomicCheckpointIO()])``); the command
+    line and ``train_model`` do. Remote paths (``s3://...``) keep Lightning's own writer.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None or not is_local(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        atomic_save(checkpoint, Path(path))
+
+    def load_checkpoint(
+        self,
+        path: str | Path,
+        map_location: Callable | None = lambda storage, loc: storage,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
+        if not is_local(path):
+            return super().load_checkpoint(path, map_location, weights_only is not False)
+        return load_checkpoint_file(Path(path), map_location=map_location, weights_only=weights_only)
+
+
+def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with temporary.open("wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            kept = f"; the previous {path.name} is intact" if path.exists() else ""
+            raise CheckpointError(
+                f"no space left in {path.parent} to write {path.name}{kept}: free some space and resume "
+                "with --ckpt_path last"
+            ) from error
+        raise
+
+
+def load_checkpoint_file(
+    path: Path, map_location: Any = None, weights_only: bool | None = True
+) -> dict[str, Any]:
+    """``torch.load`` of a Lightning checkpoint, plain data only unless ``weights_only`` is ``False``.
+
+    Anything else (a missing file, a file of another kind, a truncated copy, pickled objects, a
+    PyTorch file that is not a checkpoint) raises a ``CheckpointError`` that names the file and
+    says what it is.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    kind = file_kind(path)
+    if kind is not None:
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is {kind}")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only is not False)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise CheckpointError(
+            f"refused to load {path}: it holds pickled objects other than plain data, which could run "
+            f"code when loaded ({first_line}). Checkpoints written by lit-classifier never do; only if "
+            "you wrote this file yourself and trust it, pass --weights_only false"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        raise CheckpointError(
+            f"cannot read {path}: it is truncated or damaged ({error}); copy it again, or use another "
+            "checkpoint of the run"
+        ) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        holds = type(checkpoint).__name__
+        raise CheckpointError(
+            f"{path} is a PyTorch file holding a {holds}, not a checkpoint written by Lightning (it has "
+            "no state_dict)"
+        )
+    return checkpoint
+
+
+#: The first bytes of files people mistake for checkpoints, and what to call them.
+_MAGIC = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"\x1f\x8b": "a gzip archive",
+}
+
+
+def file_kind(path: Path) -> str | None:
+    """What ``path`` is when it cannot be a PyTorch checkpoint; ``None`` when it may be one.
+
+    PyTorch writes a zip archive holding ``*/data.pkl`` (or, before 1.6, a bare pickle stream).
+    """
+    with path.open("rb") as file:
+        head = file.read(512)
+    if not head:
+        return "an empty file"
+    for magic, name in _MAGIC.items():
+        if head.startswith(magic):
+            return name
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "a truncated or damaged zip archive (an incomplete copy of a checkpoint?)"
+        return None if any(name.endswith("data.pkl") for name in names) else "a zip archive of other files"
+    if head.startswith(b"\x80"):  # a pickle stream: the legacy torch.save format
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return "binary data of an unknown kind"
+    return "a text file"
+
+
+def is_local(path: str | Path) -> bool:
+    """Whether ``path`` is on this machine's file system (not ``s3://`` and the like)."""
+    return get_protocol(str(path)) in ("file", "local")

@@ -1,0 +1,41 @@
+"""Checks of a command's whole configuration, made before anything is built or loaded.
+
+Each value here is valid on its own, so no class refuses it; the command it is part of would
+still waste the user's time or mislead them.
+"""
+
+from __future__ import annotations
+
+from jsonargparse import Namespace
+
+from lit_classifier.errors import InputError
+
+
+class ConfigurationError(InputError, ValueError):
+    """Options that are each valid but make no sense for this command."""
+
+
+def check_command(config: Namespace, subcommand: str, ckpt_path: str | None) -> None:
+    """Refuse a ``fit`` that would train nothing, and a ``predict`` with untrained weights."""
+    if subcommand == "fit":
+        epochs = config.get("trainer.max_epochs")
+        if epochs is not None and epochs != -1 and epochs < 1:
+            raise ConfigurationError(
+                f"--trainer.max_epochs {epochs} trains nothing: give 1 or more (or -1 to train until "
+                "--trainer.max_steps or an interrupt)"
+            )
+    network = config.get("model.init_args.model")
+    if subcommand == "predict" and ckpt_path is None and not is_pretrained(network):
+        raise ConfigurationError(
+            "predict needs --ckpt_path (a checkpoint written by lit-classifier fit, or --ckpt_path last): "
+            "without one the network's weights are random, and so would be its predictions"
+        )
+
+
+def is_pretrained(network: object) -> bool:
+    """Whether a network's configuration asks for pretrained weights (``weights`` / ``pretrained``)."""
+    init_args = network.get("init_args") if isinstance(network, Namespace) else None
+    if not isinstance(init_args, Namespace):
+        return False
+    weights = init_args.get("weights")
+    return bool(init_args.get("pretrained")) or weights not in (None, "None", "none", "null")

@@ -1,0 +1,158 @@
+"""What ``--ckpt_path`` brings into a command's configuration, read as untrusted data.
+
+LightningCLI on its own reads a checkpoint's ``hyper_parameters`` into the configuration and builds
+whatever classes they name, before any check. Here the command line withholds ``ckpt_path`` from it
+(``withhold``) and applies the checkpoint itself (``apply``):
+
+- the network of the checkpoint is used unless the command names one (``--model.model``), and only
+  if ``lit_classifier.trust`` allows it;
+- likewise its data module, with the command's own ``--data.*`` options on top, so that
+  ``predict --ckpt_path X --data.predict_root photos/`` needs nothing else;
+- ``fit`` resumes with the optimizer state saved in the file, so a command whose optimizer,
+  scheduler or loss options differ from the checkpoint's is refused, naming the difference
+  (rather than recording values that training would not use). The optimizer and scheduler are
+  always built from the command's configuration, never from the file.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from jsonargparse import Namespace
+
+from lit_classifier.checkpoint_io import CheckpointError, is_local, load_checkpoint_file
+from lit_classifier.parser import minimal_spec
+from lit_classifier.restore import data_spec, network_spec, record
+from lit_classifier.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
+from lit_classifier.trust import checked_spec, class_path_of, resolve
+
+
+class Defaults(NamedTuple):
+    """The class paths a command uses when none is given."""
+
+    network: str
+    data: str
+
+
+def withhold(config: Namespace) -> str | None:
+    """Take ``ckpt_path`` out of the parsed ``config`` (LightningCLI would load it unchecked)."""
+    subcommand = config.get("subcommand")
+    value = config[subcommand].get("ckpt_path") if subcommand else None
+    if subcommand and value:
+        config[subcommand]["ckpt_path"] = None
+    return str(value) if value else None
+
+
+def apply(value: str, config: Namespace, subcommand: str, runs: Path | None, defaults: Defaults) -> None:
+    """Resolve ``last``, read the checkpoint's record and put its network and data into ``config``.
+
+    ``config`` is the subcommand's part of the configuration. An option counts as given when it
+    differs from its class's default (``parser.minimal_spec``); ``defaults`` are the command's
+    default network and data module class paths.
+    """
+    if value == "last":
+        value = _last(runs, _shared_folder(config), subcommand)
+    check_ckpt_path(value or None)
+    config["ckpt_path"] = value or None
+    if not value or value in SPECIAL_CKPT_PATHS or not is_local(value):
+        return  # Lightning resolves these itself; the network and data come from the command line
+    weights_only = config.get("weights_only")
+    hparams = record(load_checkpoint_file(Path(value), map_location="cpu", weights_only=weights_only))
+    trusted = list(config.get("trusted_modules") or [])
+    for name in ("num_classes", "class_names", "input_shape"):  # what the network was trained for
+        if config.get(f"model.init_args.{name}") is None and hparams.get(name) is not None:
+            config[f"model.init_args.{name}"] = hparams[name]
+    network = "model.init_args.model"
+    if minimal_spec(config[network]) == Namespace(class_path=defaults.network):
+        config[network] = _namespace(network_spec(hparams, value, trusted))
+    given_data = minimal_spec(config["data"])
+    chosen = class_path_of(resolve(given_data["class_path"]))
+    if hparams.get("data") is not None and chosen != class_path_of(resolve(defaults.data)):
+        if chosen == hparams["data"].get("class_path"):  # the command named the checkpoint's class
+            saved = checked_spec(hparams["data"], "data module", value)
+            config["data"] = _namespace(saved, given_data.get("init_args"))
+    elif (saved_data := data_spec(hparams, value, trusted)) is not None:
+        config["data"] = _namespace(saved_data, given_data.get("init_args"))
+    if subcommand == "fit":
+        refuse_changed_options(hparams, config["model.init_args"], value)
+
+
+def refuse_changed_options(hparams: dict[str, Any], options: Namespace, source: str) -> None:
+    """A resumed ``fit`` keeps the checkpoint's optimizer state: its settings must not change."""
+    for name, saved in hparams.items():
+        if name in SET_ELSEWHERE or name not in options:
+            continue
+        given = options[name].as_dict() if isinstance(options[name], Namespace) else options[name]
+        if name in ("optimizer", "scheduler"):
+            same = _same_description(given, saved)
+        else:
+            same = json.dumps(given, default=str) == json.dumps(saved, default=str)
+        if not same:
+            raise CheckpointError(
+                f"--ckpt_path {source} resumes a run trained with model.{name} = {_show(saved)}, but "
+                f"this command gives {_show(given)}. A resumed run continues with the checkpoint's "
+                "optimizer state, so these options cannot change: resume with the options it was "
+                "trained with (its run folder's config.yaml), or start a new run"
+            )
+
+
+#: Record entries a resumed run may not compare: set by the data, or checked by other means.
+SET_ELSEWHERE = ("model", "data", "num_classes", "class_names", "input_shape")
+
+
+def _last(runs: Path | None, shared: Path | None, subcommand: str) -> str:
+    found = find_last_checkpoint(runs, shared) if runs else None
+    if found is None and subcommand != "fit":
+        raise CheckpointError(
+            f"--ckpt_path last: no last.ckpt or interrupted.ckpt under {runs}/*/checkpoints"
+        )
+    print(
+        f"--ckpt_path last: {found}"
+        if found
+        else f"--ckpt_path last: no checkpoint under {runs} yet, so this is a new run"
+    )
+    return str(found) if found else ""
+
+
+def _same_description(given: dict[str, Any] | None, saved: dict[str, Any] | None) -> bool:
+    """Whether the command's optimizer (or scheduler) is the one described in the checkpoint. Only
+    the command's class is imported (the file's is compared by name), to fill in its defaults."""
+    if given is None or saved is None:
+        return given is saved
+    if saved.get("init_args") is None:
+        return True  # built in Python from arguments that are not plain data: nothing to compare
+    target = resolve(given["class_path"])
+    if class_path_of(target) != saved.get("class_path"):
+        return False
+    defaults = {
+        p.name: p.default
+        for p in inspect.signature(target.__init__ if inspect.isclass(target) else target).parameters.values()
+        if p.default is not p.empty
+    }
+    full = [
+        json.dumps({**defaults, **(spec.get("init_args") or {})}, sort_keys=True, default=str)
+        for spec in (given, saved)
+    ]
+    return full[0] == full[1]
+
+
+def _shared_folder(config: Namespace) -> Path | None:
+    dirpath = config.get("checkpoint.dirpath")
+    return Path(dirpath).resolve() if dirpath else None
+
+
+def _namespace(spec: dict[str, Any], extra: Namespace | None = None) -> Namespace:
+    init_args = Namespace(**(spec.get("init_args") or {}))
+    for key, value in (extra or Namespace()).items():
+        init_args[key] = value
+    return Namespace(class_path=spec["class_path"], init_args=init_args)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict) and "class_path" in value:
+        arguments = ", ".join(f"{k}={v}" for k, v in (value.get("init_args") or {}).items())
+        return f"{value['class_path']}({arguments})"
+    return repr(value)

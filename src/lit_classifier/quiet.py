@@ -1,0 +1,43 @@
+"""Quiet commands: one line per epoch and our own messages, not Lightning's start-up chatter.
+
+Lightning logs at INFO what it found (GPU/TPU availability, the seed, a model summary, a tip about a
+cloud logger, "`Trainer.fit` stopped") and warns about choices that are deliberate here (no
+per-step logging, so the logging interval does not matter; the checkpoint callback of an evaluation
+command finding the training run's folder; a deprecation inside Lightning's own code). A command
+raises Lightning's loggers to WARNING and ignores those warnings while it runs, then puts everything
+back, so a notebook that runs a command in-process keeps its own settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: Warnings about deliberate choices, by the start of their message (regular expressions).
+EXPECTED_WARNINGS = (
+    r"The number of training batches .* is smaller than the logging interval",
+    r".*does not have many workers which may be a bottleneck",
+    r"The dirpath has changed from",
+    r".*isinstance\(treespec, LeafSpec\)",
+    r"LightningCLI's args parameter is intended to run from within Python",
+)
+LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's INFO logs and the expected warnings off inside the block, as before after it."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for pattern in EXPECTED_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)

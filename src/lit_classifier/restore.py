@@ -1,0 +1,135 @@
+"""Rebuild what a checkpoint describes, building nothing that the user did not choose.
+
+A checkpoint written by ``ClassifierModule`` keeps a plain-data record in ``hyper_parameters``: the
+class count, class names and image shape, and descriptions (``class_path`` + ``init_args``) of the
+network, the optimizer, the scheduler and the data module. Loading it:
+
+- the network is rebuilt from its description only when ``lit_classifier.trust`` allows it (or it
+  is given: ``model=`` in Python, ``--model.model`` on the command line);
+- the data module likewise (for ``predict`` on new images, ``lit-classifier-plot``);
+- the optimizer and scheduler descriptions are a record only: nothing ever builds them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lightning as L
+from torch import Tensor, nn
+
+from lit_classifier.checkpoint_io import CheckpointError, load_checkpoint_file
+from lit_classifier.trust import build, is_plain, trusted_data, trusted_network
+
+ModuleT = TypeVar("ModuleT", bound=L.LightningModule)
+
+#: Record entries that describe objects; they never reach ``__init__`` from a file.
+DESCRIPTIONS = ("model", "optimizer", "scheduler", "data")
+
+
+def record(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The checkpoint's ``hyper_parameters`` (``{}`` when it has none or they are not a dict)."""
+    hparams = checkpoint.get("hyper_parameters")
+    return dict(hparams) if isinstance(hparams, Mapping) else {}
+
+
+def network_spec(
+    hparams: Mapping[str, Any], source: str, trusted_modules: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The checked description of the checkpoint's network, or an error saying what to do."""
+    spec = hparams.get("model")
+    if isinstance(spec, dict) and spec.get("init_args", {}) is None:
+        raise CheckpointError(
+            f"{source} does not say how its network {spec.get('class_path')} was built (it was built in "
+            "Python): give it yourself, --model.model on the command line or model=... in Python"
+        )
+    if spec is None:
+        raise CheckpointError(
+            f"{source} does not describe its network: give it with --model.model (model=...)"
+        )
+    return trusted_network(spec, source, trusted_modules)
+
+
+def data_spec(
+    hparams: Mapping[str, Any], source: str, trusted_modules: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """The checked description of the data module the checkpoint was trained on, if it has one."""
+    spec = hparams.get("data")
+    return None if spec is None else trusted_data(spec, source, trusted_modules)
+
+
+def load_module(
+    cls: type[ModuleT],
+    path: Path,
+    map_location: Any = None,
+    strict: bool | None = None,
+    weights_only: bool | None = None,
+    *,
+    model: nn.Module | None = None,
+    trusted_modules: Sequence[str] = (),
+    **kwargs: Any,
+) -> ModuleT:
+    """``cls`` with the weights of the checkpoint at ``path``, on the CPU unless ``map_location``.
+
+    Args:
+        cls: the LightningModule class (``ClassifierModule`` or a subclass); never taken from the file.
+        path: the checkpoint file.
+        map_location: where to put the module afterwards (``"cuda"``, a device).
+        strict: whether every weight must match (``None``: yes).
+        weights_only: ``False`` reads pickled objects too: only for files you trust.
+        model: the network; ``None`` rebuilds it from the checkpoint's description (allowlisted).
+        trusted_modules: modules whose ``nn.Module`` classes a checkpoint may name.
+        kwargs: further ``__init__`` arguments; they take precedence over the checkpoint's.
+    """
+    checkpoint = load_checkpoint_file(path, map_location="cpu", weights_only=weights_only)
+    hparams = record(checkpoint)
+    source = str(path)
+    network = model if model is not None else build(network_spec(hparams, source, trusted_modules))
+    arguments = {k: v for k, v in hparams.items() if k in init_arguments(cls) and k not in DESCRIPTIONS}
+    module = cls(network, **{k: v for k, v in arguments.items() if is_plain(v)}, **kwargs)
+    # Keep the descriptions, so that a checkpoint written by this module again still has them.
+    kept = ("data",) if model is not None else ("model", "data")
+    module.hparams.update({key: hparams[key] for key in kept if key in hparams})
+    try:
+        module.on_load_checkpoint(checkpoint)
+        module.load_state_dict(checkpoint["state_dict"], strict=strict is not False)
+    except CheckpointError as error:
+        raise CheckpointError(f"{source}: {error}") from None
+    return module.to(map_location) if map_location is not None else module
+
+
+def init_arguments(cls: type) -> set[str]:
+    """Names ``cls.__init__`` accepts: its own, and its bases' when it passes ``**kwargs`` on."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass in (L.LightningModule, nn.Module, object):
+            continue
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names - {"self"}
+
+
+def check_weights(expected: Mapping[str, Tensor], saved: Mapping[str, Any]) -> None:
+    """Raise naming the first weight where the checkpoint and the network differ in name or shape."""
+    for name, tensor in expected.items():
+        if name not in saved:
+            raise CheckpointError(
+                f"it has no weight {name} that this network has: it was trained with another architecture; "
+                "give the network it was trained with (--model.model), or leave the network to the checkpoint"
+            )
+        shape = tuple(getattr(saved[name], "shape", ()))
+        if shape != tuple(tensor.shape):
+            raise CheckpointError(
+                f"its weight {name} is shaped {shape} but this network's is {tuple(tensor.shape)}: it was "
+                "trained with another width or architecture; give the network it was trained with "
+                "(--model.model), or leave the network to the checkpoint"
+            )
+    extra = sorted(set(saved) - set(expected))
+    if extra:
+        raise CheckpointError(
+            f"it has a weight {extra[0]} that this network lacks: it was trained with another architecture"
+        )

@@ -1,0 +1,143 @@
+"""The run folder: where a run's checkpoints, config and metrics are, for every command that needs them.
+
+A run of ``lit-classifier fit`` writes ``runs/lightning_logs/version_N/`` (the logger's ``save_dir``,
+``name`` and ``version``): ``config.yaml``, ``hparams.yaml``, ``metrics.csv``, ``checkpoints/`` and
+the reports. This module is the one place that knows that layout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lightning as L
+from jsonargparse import Namespace
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+from lit_classifier.checkpoint_io import CheckpointError, is_local
+from lit_classifier.errors import InputError
+
+CONFIG = "config.yaml"
+METRICS = "metrics.csv"
+CHECKPOINTS = "checkpoints"
+INTERRUPTED = "interrupted.ckpt"
+#: ``ckpt_path`` values Lightning resolves itself rather than reading as a file name.
+SPECIAL_CKPT_PATHS = ("last", "best", "hpc")
+_RESUMABLE = re.compile(r"^(last(-v?\d+)?|interrupted)\.ckpt$")
+#: What a run folder holds before it has trained or evaluated anything.
+_SETUP_FILES = {CONFIG, "hparams.yaml"}
+
+
+class RunFolderError(InputError, FileNotFoundError):
+    """The folder lacks what a finished ``lit-classifier fit`` run leaves in it."""
+
+
+def checkpoint_folder(trainer: L.Trainer) -> Path:
+    """Where the run's ``ModelCheckpoint`` writes (``.../version_N/checkpoints``)."""
+    folder = getattr(trainer.checkpoint_callback, "dirpath", None)
+    if folder is None:
+        folder = Path(trainer.log_dir or trainer.default_root_dir) / CHECKPOINTS
+    return Path(folder)
+
+
+def find_last_checkpoint(runs: Path, dirpath: Path | None = None) -> Path | None:
+    """The newest ``last.ckpt`` or ``interrupted.ckpt`` of any run under ``runs`` (``runs/lightning_logs``),
+    or in ``dirpath`` (a ``--checkpoint.dirpath`` shared by the runs).
+
+    Lightning looks for ``--ckpt_path last`` only in the folder of the *new* run, which is always
+    empty with a versioned logger; this looks in the earlier runs, which is what resuming means.
+    """
+    files = [*runs.glob(f"*/{CHECKPOINTS}/*.ckpt"), *(dirpath.glob("*.ckpt") if dirpath else [])]
+    candidates = [path for path in files if _RESUMABLE.match(path.name)]
+    return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)
+
+
+def run_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint of a finished run: ``checkpoints/last.ckpt``, else the newest one."""
+    last = run_dir / CHECKPOINTS / "last.ckpt"
+    if last.is_file():
+        return last
+    found = sorted(run_dir.glob(f"{CHECKPOINTS}/*.ckpt"), key=lambda path: path.stat().st_mtime)
+    if not found:
+        raise RunFolderError(
+            f"{run_dir}: no checkpoint in {run_dir / CHECKPOINTS}: is this a fit run folder?"
+        )
+    return found[-1]
+
+
+def check_ckpt_path(value: str | None) -> None:
+    """Fail before any work when ``--ckpt_path`` names a local file that is not there."""
+    if value is None or value in SPECIAL_CKPT_PATHS or value.startswith("registry") or not is_local(value):
+        return
+    if not Path(value).is_file():
+        raise CheckpointError(f"checkpoint file not found: {value} (--ckpt_path)")
+
+
+def reserve_version(save_dir: Path, name: str) -> int:
+    """Create the next ``version_N`` folder and return ``N``.
+
+    ``os.mkdir`` fails when the folder exists, so two runs started at the same moment in one folder
+    get different versions (a logger that counts the existing folders would give both the same).
+    """
+    parent = save_dir / name
+    parent.mkdir(parents=True, exist_ok=True)
+    taken = [int(m.group(1)) for p in parent.iterdir() if (m := re.fullmatch(r"version_(\d+)", p.name))]
+    version = max(taken, default=-1) + 1
+    while True:
+        try:
+            os.mkdir(parent / f"version_{version}")
+            return version
+        except FileExistsError:
+            version += 1
+
+
+def discard_if_unused(folder: Path | None) -> None:
+    """Remove a run folder that holds nothing but the files written at setup (a run that failed
+    before training or evaluating anything), so that it leaves nothing half-written behind."""
+    if folder is None or not folder.is_dir():
+        return
+    contents = {path.name for path in folder.iterdir()}
+    checkpoints = folder / CHECKPOINTS
+    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        contents.discard(CHECKPOINTS)
+    if contents <= _SETUP_FILES:
+        shutil.rmtree(folder)
+
+
+def logger_root(config: Namespace) -> Path | None:
+    """``save_dir/name`` of the configured logger (``runs/lightning_logs``), where the runs' folders are."""
+    logger = config.get("trainer.logger")
+    if not isinstance(logger, Namespace) or not logger.get("init_args.save_dir"):
+        return None
+    return Path(logger["init_args.save_dir"]) / (logger.get("init_args.name") or "lightning_logs")
+
+
+def reserve_run_folder(config: Namespace) -> Path | None:
+    """Create this run's ``version_N`` folder now and tell the logger its version (first process only;
+    the others learn the folder from it), so that runs started together never share one."""
+    root = logger_root(config)
+    if root is None or config.get("trainer.logger.init_args.version") is not None or global_rank() != 0:
+        return None
+    version = reserve_version(root.parent, root.name)
+    config["trainer.logger.init_args.version"] = version
+    return root / f"version_{version}"
+
+
+@contextmanager
+def discarded_on_failure(folder: Path | None) -> Iterator[None]:
+    """Remove ``folder`` if the work inside fails before writing anything there but its config."""
+    try:
+        yield
+    except BaseException:
+        discard_if_unused(folder)
+        raise
+
+
+def global_rank() -> int:
+    """This process's rank as the launcher set it (0 when there is one process); known before any
+    Trainer exists, which is when the run folder is reserved."""
+    return int(getattr(rank_zero_only, "rank", 0))

@@ -1,0 +1,160 @@
+"""What a file may ask the package to build: named classes on an allowlist, with plain-data arguments.
+
+A checkpoint that loads with ``torch.load(weights_only=True)`` holds only tensors and plain data, but
+plain data can still *name* a callable (``{"class_path": "some.module.function", "init_args":
+{...}}``), and a loader that builds what the file names runs whatever the file's author chose. So
+everything read from a file (a checkpoint's record, a run folder's ``config.yaml``) goes through
+here before anything is imported or called:
+
+- a network may be rebuilt only from an ``nn.Module`` subclass defined in ``lit_classifier.models``,
+  in ``timm``, or in a module the user trusts by name (``trusted_modules``), or from one of
+  torchvision's registered classification builders (``torchvision.models.resnet18``);
+- a data module only from a ``LightningDataModule`` subclass defined in ``lit_classifier`` or in a
+  trusted module;
+- their arguments must be plain data (numbers, strings, booleans, ``None``, lists and dicts of
+  them) with no ``class_path`` anywhere inside, so nothing nested gets built either.
+
+The prefix is checked before anything is imported: importing a module runs its top-level code.
+Optimizers and schedulers are never built from a file at all (``lit_classifier.restore``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+from torch import nn
+
+from lit_classifier.errors import InputError
+
+#: Where the networks that any checkpoint may name live (``nn.Module`` subclasses only).
+NETWORK_PACKAGES = ("lit_classifier.models", "timm")
+#: Where the data modules that any checkpoint may name live.
+DATA_PACKAGES = ("lit_classifier",)
+
+Spec = dict[str, Any]
+
+
+class UntrustedSpecError(InputError, ValueError):
+    """A file names something to build that is not on the allowlist, or arguments that are not plain data."""
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` is plain data with no ``class_path`` anywhere inside."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and key != "class_path" and is_plain(v) for key, v in value.items())
+    return False
+
+
+def checked_spec(spec: Any, what: str, source: str) -> Spec:
+    """``spec`` as ``{"class_path": str, "init_args": dict}``, or an error naming ``source``."""
+    if isinstance(spec, str):
+        spec = {"class_path": spec}
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_path"), str):
+        raise UntrustedSpecError(f"{source}: the {what} is not described as class_path + init_args")
+    init_args = spec.get("init_args") or {}
+    extra = sorted(set(spec) - {"class_path", "init_args"})
+    if extra or not isinstance(init_args, dict) or not is_plain(init_args):
+        raise UntrustedSpecError(
+            f"{source}: the {what} {spec['class_path']} has arguments that are not plain data (numbers, "
+            "strings, lists, dicts; no class_path inside), so they are not built from a file"
+        )
+    return {"class_path": spec["class_path"], "init_args": dict(init_args)}
+
+
+def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ()) -> Spec:
+    """The network ``spec`` read from ``source``, checked against the allowlist (nothing is called)."""
+    spec = checked_spec(spec, "network", source)
+    class_path = spec["class_path"]
+    packages = (*NETWORK_PACKAGES, *trusted_modules)
+    if _within(class_path, packages):
+        target = _resolve_named(class_path, "network", source)
+        if inspect.isclass(target) and issubclass(target, nn.Module) and _within(target.__module__, packages):
+            return spec
+    elif _within(class_path, ("torchvision.models",)) and _is_torchvision_builder(class_path):
+        return spec
+    raise UntrustedSpecError(
+        f"{source} names the network {class_path}, which is not on the list of networks a file may "
+        f"build (nn.Module classes of {', '.join(NETWORK_PACKAGES)}, torchvision's model builders). "
+        f"If you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}] (Python: "
+        "trusted_modules=[...]), or give the network yourself with --model.model (Python: model=...)"
+    )
+
+
+def trusted_data(spec: Any, source: str, trusted_modules: Sequence[str] = ()) -> Spec:
+    """The data module ``spec`` read from ``source``, checked against the allowlist (nothing is called)."""
+    spec = checked_spec(spec, "data module", source)
+    class_path = spec["class_path"]
+    packages = (*DATA_PACKAGES, *trusted_modules)
+    if _within(class_path, packages):
+        target = _resolve_named(class_path, "data module", source)
+        if (
+            inspect.isclass(target)
+            and issubclass(target, L.LightningDataModule)
+            and _within(target.__module__, packages)
+        ):
+            return spec
+    raise UntrustedSpecError(
+        f"{source} names the data module {class_path}, which is not a data module of lit_classifier: "
+        f"if you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}], or choose the data "
+        "yourself with --data"
+    )
+
+
+def build(spec: Spec) -> Any:
+    """Call the class (or builder) of a spec that ``trusted_network`` / ``trusted_data`` accepted."""
+    return resolve(spec["class_path"])(**spec["init_args"])
+
+
+def class_path_of(obj: Any) -> str:
+    """``package.module.Name`` of an object's class (of the object itself if it is a class)."""
+    cls = obj if inspect.isclass(obj) else type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _within(path: str, packages: Sequence[str]) -> bool:
+    return any(path == package or path.startswith(f"{package}.") for package in packages)
+
+
+def resolve(class_path: str) -> Any:
+    """Import the longest importable module prefix of ``class_path`` and walk the rest as attributes."""
+    parts = class_path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[split:]:
+                target = getattr(target, name)
+        except AttributeError:
+            break
+        return target
+    raise ImportError(f"cannot import {class_path}")
+
+
+def _resolve_named(class_path: str, what: str, source: str) -> Any:
+    try:
+        return resolve(class_path)
+    except ImportError:
+        raise UntrustedSpecError(
+            f"{source} names the {what} {class_path}, which cannot be imported"
+        ) from None
+
+
+def _is_torchvision_builder(class_path: str) -> bool:
+    import torchvision
+
+    try:
+        target = resolve(class_path)
+    except ImportError:
+        return False
+    builders = torchvision.models.list_models(module=torchvision.models)
+    return any(target is torchvision.models.get_model_builder(name) for name in builders)
