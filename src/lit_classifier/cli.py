@@ -14,6 +14,7 @@ Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``)
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ from lit_classifier.quiet import quiet_lightning
 DEFAULTS = from_checkpoint.Defaults(
     network="lit_classifier.models.SmallCNN", data="lit_classifier.DigitsDataModule"
 )
+DESCRIPTION = """Train and use image classifiers with PyTorch Lightning.
+
+`lit-classifier SUBCOMMAND --help` lists a subcommand's options; `--model.help CLASS` and
+`--data.help CLASS` list a network's, module's or data module's own. Related commands:
+lit-classifier-lr-find (the options of fit: a learning-rate range test), lit-classifier-plot RUN_DIR
+(draw a run's pictures again), python -m lit_classifier.export CHECKPOINT model.onnx|model.pt."""
 TRAINER_DEFAULTS = {
     "max_epochs": 8,  # the classic recipe's epoch count
     # CSV first: readable anywhere; TensorBoard is one `--trainer.logger` away.
@@ -49,6 +56,15 @@ class ClassifierCLI(LightningCLI):
     ckpt_path: str | None = None  # withheld from LightningCLI, which would build what the file names
     run_folder: Path | None = None  # reserved before the logger is built; removed if nothing is written
 
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        main_kwargs.setdefault("description", DESCRIPTION)
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        self.parser.add_argument(
+            "--version", action="version", version=f"lit-classifier {version('lit-classifier')}"
+        )
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.set_defaults(
             {
@@ -61,8 +77,6 @@ class ClassifierCLI(LightningCLI):
         )
         for key, callback in DEFAULT_CALLBACKS.items():  # each configurable: --checkpoint.every_n_epochs 2
             parser.add_lightning_class_args(callback, key)
-        # One checkpoint file per run: last.ckpt links to the newest (a copy doubled the disk used).
-        parser.set_defaults({"checkpoint.save_last": "link"})
         parser.add_argument(
             "--trusted_modules",
             type=list[str],

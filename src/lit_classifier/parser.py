@@ -10,11 +10,16 @@ Two jsonargparse behaviours surprise users of a command with defaults for its cl
   class ends up chosen, after the command line and config files are read.
 - ``--trainer.max_epoch 3`` would be taken as ``--trainer.max_epochs`` (argparse's prefix
   matching); a misspelt option is refused instead.
+
+Its help also names every imported ``nn.Module`` subclass as a possible network (740 of them once
+torchvision is imported); it lists the package's own and counts the rest.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
+import textwrap
 from typing import Any
 
 from jsonargparse import Namespace
@@ -29,12 +34,47 @@ class ClassifierParser(LightningArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def format_help(self, *args: Any, **kwargs: Any) -> str:
+        return shorten_subclass_lists(super().format_help(*args, **kwargs))
+
+    def add_method_arguments(self, *args: Any, **kwargs: Any) -> list[str]:
+        """The Trainer method's arguments, with what this command does for two of them."""
+        added = super().add_method_arguments(*args, **kwargs)
+        for action in self._actions:
+            if action.dest == "ckpt_path":
+                action.help = CKPT_PATH_HELP
+            elif action.dest == "weights_only":
+                action.default = True
+                action.help = "Read checkpoints as plain data only; false only for a file you trust."
+        return added
+
     def get_defaults(self, skip_validation: bool = False, **kwargs: Any) -> Namespace:
         defaults = super().get_defaults(skip_validation=skip_validation, **kwargs)
         for key, value in list(defaults.items(branches=True)):
             if is_class_spec(value):
                 defaults[key] = minimal_spec(value)
         return defaults
+
+
+CKPT_PATH_HELP = (
+    "A checkpoint to start from: a file, or `last` (the newest last.ckpt or interrupted.ckpt of the "
+    "runs in this folder: resumes the run). Its network and data module are used unless this command "
+    "names others."
+)
+
+
+def shorten_subclass_lists(text: str) -> str:
+    """Replace each long ``known subclasses: a, b, ...`` list by this package's entries and a count."""
+
+    def shorten(match: re.Match[str]) -> str:
+        names = [re.sub(r"\s+", "", name) for name in match.group(1).split(",") if name.strip()]
+        if len(names) <= 12:
+            return match.group(0)
+        own = [name for name in names if name.startswith("lit_classifier.models.")]
+        listed = f"known subclasses: {', '.join(own)} and {len(names) - len(own)} others, by class path)"
+        return "\n".join(textwrap.wrap(listed, width=78, subsequent_indent=" " * 24, break_long_words=False))
+
+    return re.sub(r"known\s+subclasses:\s+([^)]*)\)", shorten, text)
 
 
 def is_class_spec(value: Any) -> bool:

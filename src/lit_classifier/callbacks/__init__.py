@@ -5,8 +5,9 @@ line by its key (``--checkpoint.every_n_epochs 2``, ``--nonfinite.mode skip``, `
 false``, ``--finetune.freeze_backbone_epochs 1``).
 """
 
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 
+from lit_classifier.callbacks.checkpoint import RunCheckpoint
 from lit_classifier.callbacks.finetune import HeadFirstFinetuning
 from lit_classifier.callbacks.interrupt import Interruption
 from lit_classifier.callbacks.lr_range import LRRangeTest
@@ -29,7 +30,7 @@ DEFAULT_CALLBACKS: dict[str, type[Callback]] = {
     "nonfinite": NonFiniteGuard,
     "finetune": HeadFirstFinetuning,
     "lr_find": LRRangeTest,
-    "checkpoint": ModelCheckpoint,
+    "checkpoint": RunCheckpoint,
     "speed": SpeedOptions,
 }
 
@@ -44,6 +45,7 @@ __all__ = [
     "NonFiniteLossError",
     "PredictionWriter",
     "ProgressBar",
+    "RunCheckpoint",
     "RunPlots",
     "SpeedOptions",
 ]

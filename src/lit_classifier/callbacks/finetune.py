@@ -20,7 +20,9 @@ from lit_classifier.models.heads import final_linear
 
 
 class HeadFirstFinetuning(BaseFinetuning):
-    """Train only the head for ``freeze_backbone_epochs``, then the backbone too, at
+    """Fine-tunes a pretrained network: the head alone first, then the backbone at a lower rate.
+
+    Only the head trains for ``freeze_backbone_epochs``; then the backbone too, at
     ``backbone_lr_scale`` times the head's learning rate (in a parameter group of its own).
 
     Frozen parameters get no gradient, so the optimizer skips them entirely (no momentum, no weight

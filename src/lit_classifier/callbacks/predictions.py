@@ -14,7 +14,9 @@ from torch.utils.data import Subset
 
 
 class PredictionWriter(BasePredictionWriter):
-    """One CSV row per input: its index in the predict set (and its file, for data sets that read
+    """Writes ``predictions.csv``: the predicted class, its probability and the top k, per image.
+
+    One CSV row per input: its index in the predict set (and its file, for data sets that read
     files, such as ``ImageFolder``), the predicted class and its probability, and the ``top_k``
     most likely classes with their probabilities.
 

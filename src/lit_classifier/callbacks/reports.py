@@ -19,9 +19,12 @@ from lit_classifier.module import ClassifierModule
 
 
 class ClassReports(Callback):
-    """``{val,test}_confusion_matrix.csv`` and ``{val,test}_per_class_accuracy.csv`` in the run
-    folder, rewritten after every validation (not the sanity check) and test, by the first process.
-    Runs without a logger (no run folder) write nothing."""
+    """Writes the confusion matrix and per-class accuracy of each validation and test as CSV files.
+
+    ``{val,test}_confusion_matrix.csv`` and ``{val,test}_per_class_accuracy.csv`` in the run folder,
+    rewritten after every validation (not the sanity check) and test, by the first process. Runs
+    without a logger (no run folder) write nothing.
+    """
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking and isinstance(pl_module, ClassifierModule):
