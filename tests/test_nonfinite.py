@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -94,3 +96,23 @@ def test_skip_mode_refuses_several_processes() -> None:
 
     with pytest.raises(ValueError, match="one process only; use 'stop' under DDP"):
         NonFiniteGuard("skip").setup(trainer, nn.Module(), stage="fit")
+
+
+def test_exploded_weights_write_no_checkpoint_and_the_one_named_is_good(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The learning rate jumps by 1e30 at step 35 (in epoch 2): every training loss before it is
+    # finite, the weights after it are not.
+    explode = ["--model.scheduler=torch.optim.lr_scheduler.MultiStepLR", "--model.scheduler.milestones=[35]"]
+    explode += ["--model.scheduler.gamma=1e30", "--model.scheduler_interval=step"]
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", *explode, "--trainer.max_epochs=4", "--plots.enabled=false")
+
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "became NaN or infinite by epoch 2" in err
+    named = Path(re.search(r"the last good checkpoint is (\S+)", err).group(1))  # type: ignore[union-attr]
+    assert sorted(path.name for path in named.parent.iterdir()) == ["epoch=0-step=18.ckpt", "last.ckpt"]
+    validated = cli("validate", f"--ckpt_path={named}", "--plots.enabled=false")
+    assert math.isfinite(float(validated.trainer.callback_metrics["val_loss"]))
