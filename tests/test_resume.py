@@ -79,3 +79,20 @@ def test_ckpt_path_last_also_finds_a_shared_checkpoint_folder(capsys: pytest.Cap
 
     assert f"--ckpt_path last: {Path('shared').resolve() / 'last.ckpt'}" in capsys.readouterr().out
     assert resumed.trainer.global_step == 8
+
+
+@pytest.mark.parametrize("which", ["last", "path"])
+def test_an_option_changed_on_resume_is_refused_naming_it(
+    which: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = run_dir(cli("fit", *RUN, "--trainer.max_epochs=1"))
+    checkpoint = "last" if which == "last" else str(first / "checkpoints" / "last.ckpt")
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", *RUN, "--trainer.max_epochs=2", "--model.optimizer.lr=0.001", f"--ckpt_path={checkpoint}")
+
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "resumes a run trained with model.optimizer = lit_classifier.optim.RecipeSGD(lr=0.05" in err
+    assert "this command gives lit_classifier.optim.RecipeSGD(lr=0.001" in err
+    assert len(list(Path("runs/lightning_logs").iterdir())) == 1  # no folder for the refused run

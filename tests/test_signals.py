@@ -58,3 +58,24 @@ def test_handlers_are_put_back_after_fit() -> None:
     cli("fit", *ARGS, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2")
 
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_a_second_ctrl_c_stops_at_once_with_the_sigint_exit_code() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lit_classifier", "fit", *ARGS, "--trainer.max_epochs=200"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        assert any(line.startswith("epoch 1/200") for line in process.stdout)
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+
+    assert process.returncode == 130
+    assert "Traceback" not in err

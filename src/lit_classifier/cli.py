@@ -111,7 +111,8 @@ class ClassifierCLI(LightningCLI):
             self.model.hparams["model"] = spec.as_dict() if hasattr(spec, "as_dict") else spec
 
     def _run(self, method: Any, model: ClassifierModule, **kwargs: Any) -> None:
-        """Run a Trainer method; a failed run leaves no empty folder, and errors name the checkpoint."""
+        """Run a Trainer method; a run that wrote nothing (it failed early, or resumed a finished
+        run) leaves no folder behind, and errors name the checkpoint."""
         with runs.discarded_on_failure(self.run_folder):
             try:
                 method(model, **kwargs)
@@ -123,6 +124,8 @@ class ClassifierCLI(LightningCLI):
                 last = getattr(self.trainer.checkpoint_callback, "last_model_path", "")
                 kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
                 raise NonFiniteLossError(f"{error}\n{kept}") from error
+        if runs.discard_if_unused(self.run_folder) and kwargs.get("ckpt_path"):
+            print(f"nothing to do: {kwargs['ckpt_path']} has finished its {self.trainer.max_epochs} epochs")
 
     def fit(self, model: ClassifierModule, **kwargs: Any) -> None:
         self._run(self.trainer.fit, model, **kwargs)

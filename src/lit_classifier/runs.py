@@ -95,17 +95,20 @@ def reserve_version(save_dir: Path, name: str) -> int:
             version += 1
 
 
-def discard_if_unused(folder: Path | None) -> None:
+def discard_if_unused(folder: Path | None) -> bool:
     """Remove a run folder that holds nothing but the files written at setup (a run that failed
-    before training or evaluating anything), so that it leaves nothing half-written behind."""
+    before training or evaluating anything), so that it leaves nothing half-written behind; returns
+    whether it did."""
     if folder is None or not folder.is_dir():
-        return
+        return False
     contents = {path.name for path in folder.iterdir()}
     checkpoints = folder / CHECKPOINTS
     if checkpoints.is_dir() and not any(checkpoints.iterdir()):
         contents.discard(CHECKPOINTS)
     if contents <= _SETUP_FILES:
         shutil.rmtree(folder)
+        return True
+    return False
 
 
 def logger_root(config: Namespace) -> Path | None:

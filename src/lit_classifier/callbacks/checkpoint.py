@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lit_classifier.callbacks.interrupt import ends_epoch
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -21,3 +24,11 @@ class RunCheckpoint(ModelCheckpoint):
 
     def __init__(self, save_last: bool | Literal["link"] | None = "link", **kwargs: Any) -> None:
         super().__init__(save_last=save_last, **kwargs)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # A step-triggered save after an epoch's last batch would resume into the next epoch without
+        # this one's validation; the epoch-end save follows in a moment and resumes exactly.
+        if not ends_epoch(trainer):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

@@ -51,7 +51,7 @@ class Interruption(Callback):
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received == signal.SIGINT and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # the second Ctrl+C: stop now, without a checkpoint
+            raise TrainingInterrupted(128 + signum)  # the second Ctrl+C: stop now, without a checkpoint
         self.received = signum
         name = signal.Signals(signum).name
         # os.write, not print: the signal may arrive in the middle of a print to stderr.
@@ -60,14 +60,23 @@ class Interruption(Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if self.received is None:
-            return
+        # After an epoch's last batch its validation is still to come: a checkpoint saved here would
+        # resume into the next epoch without it, so the run stops at the epoch's end instead.
+        if self.received is not None and not ends_epoch(trainer):
+            self._stop(trainer, f"batch {batch_idx + 1}")
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.received is not None:  # the epoch's validation has run, and its checkpoint is saved
+            self._stop(trainer, "its end")
+
+    def _stop(self, trainer: L.Trainer, where: str) -> None:
+        assert self.received is not None
         path = checkpoint_folder(trainer) / INTERRUPTED
         trainer.save_checkpoint(path, weights_only=False)  # the full state: optimizer, loops, callbacks
         name = signal.Signals(self.received).name
         if trainer.is_global_zero:
             print(
-                f"interrupted by {name} in epoch {trainer.current_epoch + 1}, batch {batch_idx + 1} "
+                f"interrupted by {name} in epoch {trainer.current_epoch + 1}, at {where} "
                 f"(global step {trainer.global_step}): saved {path}\n"
                 f"resume with: lit-classifier fit <the same options> --ckpt_path {path}  "
                 "(or --ckpt_path last)",
@@ -111,3 +120,8 @@ class Interruption(Callback):
             "so some samples of this one epoch repeat and as many are not seen (later epochs keep their "
             "usual order; an end-of-epoch checkpoint resumes exactly)."
         )
+
+
+def ends_epoch(trainer: L.Trainer) -> bool:
+    """Whether the training batch that just finished was its epoch's last."""
+    return bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)

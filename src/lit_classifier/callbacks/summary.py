@@ -24,6 +24,9 @@ class EpochSummary(Callback):
         self._started = 0.0
         self._seconds: float | None = None
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()  # a run resumed mid-epoch starts no new epoch
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._report(trainer, pl_module)
         self._started = time.perf_counter()
