@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -18,14 +20,16 @@ RUN += ["--plots.enabled=false"]
 
 
 class SignalAt(L.Callback):
-    """Sends this process SIGTERM at the start of a training batch, or of a validation batch."""
+    """Sends this process a signal (SIGTERM) at the start of a training batch, or of a validation batch."""
 
-    def __init__(self, epoch: int, batch: int, validation: bool = False) -> None:
-        self.epoch, self.batch, self.validation = epoch, batch, validation
+    def __init__(
+        self, epoch: int, batch: int, validation: bool = False, signum: int = signal.SIGTERM
+    ) -> None:
+        self.epoch, self.batch, self.validation, self.signum = epoch, batch, validation, signum
 
     def _maybe(self, trainer: L.Trainer, batch_idx: int) -> None:
         if trainer.current_epoch == self.epoch and batch_idx == self.batch:
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
@@ -101,3 +105,27 @@ def test_the_epoch_line_after_a_mid_epoch_resume_times_that_run_only(
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert lines[0].startswith("epoch 2/4")
     assert all(float(line.split("| ")[-1].removesuffix(" s")) < 60 for line in lines)
+
+
+def test_sigkills_with_a_checkpoint_every_step_resume_to_the_uninterrupted_step() -> None:
+    every_step = [*RUN, "--checkpoint.every_n_train_steps=1"]
+    for epoch, batch, validation in [(1, 0, True), (2, 3, False)]:  # in validation, then mid-epoch
+        killed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lit_classifier",
+                "fit",
+                *every_step,
+                *interrupted_at(epoch, batch, validation),
+            ]
+            + [f"--trainer.callbacks.signum={int(signal.SIGKILL)}", "--ckpt_path=last"],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])},
+            capture_output=True,
+            timeout=120,
+        )
+        assert killed.returncode == -signal.SIGKILL
+
+    finished = cli("fit", *every_step, "--ckpt_path=last")
+
+    assert finished.trainer.global_step == 4 * 6
