@@ -110,16 +110,12 @@ def test_the_epoch_line_after_a_mid_epoch_resume_times_that_run_only(
 def test_sigkills_with_a_checkpoint_every_step_resume_to_the_uninterrupted_step() -> None:
     every_step = [*RUN, "--checkpoint.every_n_train_steps=1"]
     for epoch, batch, validation in [(1, 0, True), (2, 3, False)]:  # in validation, then mid-epoch
+        where = [
+            *interrupted_at(epoch, batch, validation),
+            f"--trainer.callbacks.signum={int(signal.SIGKILL)}",
+        ]
         killed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "lit_classifier",
-                "fit",
-                *every_step,
-                *interrupted_at(epoch, batch, validation),
-            ]
-            + [f"--trainer.callbacks.signum={int(signal.SIGKILL)}", "--ckpt_path=last"],
+            [sys.executable, "-m", "lit_classifier", "fit", *every_step, *where, "--ckpt_path=last"],
             env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])},
             capture_output=True,
             timeout=120,

@@ -31,6 +31,7 @@ from lit_classifier.models.heads import ClassCountError, InputShapeError
 from lit_classifier.module import ClassifierModule
 from lit_classifier.parser import ClassifierParser
 from lit_classifier.quiet import quiet_lightning
+from lit_classifier.restore import WeightsMismatch
 
 DEFAULTS = from_checkpoint.Defaults(
     network="lit_classifier.models.SmallCNN", data="lit_classifier.DigitsDataModule"
@@ -116,7 +117,7 @@ class ClassifierCLI(LightningCLI):
         with runs.discarded_on_failure(self.run_folder):
             try:
                 method(model, **kwargs)
-            except (ClassCountError, InputShapeError) as error:
+            except (ClassCountError, InputShapeError, WeightsMismatch) as error:
                 if not kwargs.get("ckpt_path"):
                     raise
                 raise type(error)(f"{kwargs['ckpt_path']}: {error}") from error

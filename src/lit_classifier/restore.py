@@ -113,23 +113,27 @@ def init_arguments(cls: type) -> set[str]:
     return names - {"self"}
 
 
+class WeightsMismatch(CheckpointError):
+    """The checkpoint's weights do not fit the network: another architecture or width."""
+
+
 def check_weights(expected: Mapping[str, Tensor], saved: Mapping[str, Any]) -> None:
     """Raise naming the first weight where the checkpoint and the network differ in name or shape."""
     for name, tensor in expected.items():
         if name not in saved:
-            raise CheckpointError(
+            raise WeightsMismatch(
                 f"it has no weight {name} that this network has: it was trained with another architecture; "
                 "give the network it was trained with (--model.model), or leave the network to the checkpoint"
             )
         shape = tuple(getattr(saved[name], "shape", ()))
         if shape != tuple(tensor.shape):
-            raise CheckpointError(
+            raise WeightsMismatch(
                 f"its weight {name} is shaped {shape} but this network's is {tuple(tensor.shape)}: it was "
                 "trained with another width or architecture; give the network it was trained with "
                 "(--model.model), or leave the network to the checkpoint"
             )
     extra = sorted(set(saved) - set(expected))
     if extra:
-        raise CheckpointError(
+        raise WeightsMismatch(
             f"it has a weight {extra[0]} that this network lacks: it was trained with another architecture"
         )
