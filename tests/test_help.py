@@ -48,7 +48,7 @@ def test_checkpoint_options_say_what_they_do(capsys: pytest.CaptureFixture[str])
 
     assert "`last` (the newest last.ckpt or interrupted.ckpt" in text
     assert "Read checkpoints as plain data only; false only for a file you trust." in text
-    assert "(type: Optional[bool], default: True)" in text
+    assert "(type: bool, default: True)" in text
 
 
 def test_a_misspelt_option_is_refused_not_guessed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,26 +22,14 @@ from jsonargparse import lazy_instance
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from lit_classifier import from_checkpoint, runs
-from lit_classifier.callbacks import DEFAULT_CALLBACKS, NonFiniteLossError
 from lit_classifier.checkpoint_io import AtomicCheckpointIO
 from lit_classifier.config_checks import check_command
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.errors import command_errors
-from lit_classifier.models.heads import ClassCountError, InputShapeError
 from lit_classifier.module import ClassifierModule
-from lit_classifier.parser import ClassifierParser
+from lit_classifier.parser import DEFAULTS, DESCRIPTION, ClassifierParser, add_command_options
 from lit_classifier.quiet import quiet_lightning
-from lit_classifier.restore import WeightsMismatch
 
-DEFAULTS = from_checkpoint.Defaults(
-    network="lit_classifier.models.SmallCNN", data="lit_classifier.DigitsDataModule"
-)
-DESCRIPTION = """Train and use image classifiers with PyTorch Lightning.
-
-`lit-classifier SUBCOMMAND --help` lists a subcommand's options; `--model.help CLASS` and
-`--data.help CLASS` list a network's, module's or data module's own. Related commands:
-lit-classifier-lr-find (the options of fit: a learning-rate range test), lit-classifier-plot RUN_DIR
-(draw a run's pictures again), python -m lit_classifier.export CHECKPOINT model.onnx|model.pt."""
 TRAINER_DEFAULTS = {
     "max_epochs": 8,  # the classic recipe's epoch count
     # CSV first: readable anywhere; TensorBoard is one `--trainer.logger` away.
@@ -67,38 +55,19 @@ class ClassifierCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.set_defaults(
-            {
-                "model": {
-                    "class_path": "lit_classifier.ClassifierModule",
-                    "init_args": {"model": {"class_path": DEFAULTS.network}},
-                },
-                "data": {"class_path": DEFAULTS.data},
-            }
-        )
-        for key, callback in DEFAULT_CALLBACKS.items():  # each configurable: --checkpoint.every_n_epochs 2
-            parser.add_lightning_class_args(callback, key)
-        parser.add_argument(
-            "--trusted_modules",
-            type=list[str],
-            default=[],
-            help="Modules whose network and data module classes a checkpoint may name (e.g. [my_package]).",
-        )
+        add_command_options(parser)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         super().parse_arguments(parser, args)
         self.ckpt_path = from_checkpoint.withhold(self.config)
 
     def before_instantiate_classes(self) -> None:
-        if not self.subcommand:  # run=False (lit-classifier-lr-find): no --ckpt_path here
-            return
-        config = self.config[self.subcommand]
-        if config.get("weights_only") is None:
-            config["weights_only"] = True  # plain data only; `--weights_only false` for files you trust
+        subcommand = str(self.subcommand)
+        config = self.config[subcommand]
         if self.ckpt_path is not None:
             root = runs.logger_root(config)
-            from_checkpoint.apply(self.ckpt_path, config, self.subcommand, root, DEFAULTS)
-        check_command(config, self.subcommand, config.get("ckpt_path"))
+            from_checkpoint.apply(self.ckpt_path, config, subcommand, root, DEFAULTS)
+        check_command(config, subcommand, config.get("ckpt_path"))
         self.run_folder = runs.reserve_run_folder(config)
 
     def instantiate_classes(self) -> None:
@@ -108,23 +77,13 @@ class ClassifierCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         # The checkpoint records how its network was built, so that it can be rebuilt (allowlisted).
         if isinstance(self.model, ClassifierModule):
-            spec = self._get(self.config, "model.init_args.model")
+            spec = self.config[self.subcommand]["model.init_args.model"]
             self.model.hparams["model"] = spec.as_dict() if hasattr(spec, "as_dict") else spec
 
     def _run(self, method: Any, model: ClassifierModule, **kwargs: Any) -> None:
-        """Run a Trainer method; a run that wrote nothing (it failed early, or resumed a finished
-        run) leaves no folder behind, and errors name the checkpoint."""
-        with runs.discarded_on_failure(self.run_folder):
-            try:
-                method(model, **kwargs)
-            except (ClassCountError, InputShapeError, WeightsMismatch) as error:
-                if not kwargs.get("ckpt_path"):
-                    raise
-                raise type(error)(f"{kwargs['ckpt_path']}: {error}") from error
-            except NonFiniteLossError as error:
-                last = getattr(self.trainer.checkpoint_callback, "last_model_path", "")
-                kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
-                raise NonFiniteLossError(f"{error}\n{kept}") from error
+        """Run a Trainer method: a run that wrote nothing leaves no folder; errors name the checkpoint."""
+        with runs.discarded_on_failure(self.run_folder), from_checkpoint.naming_errors(kwargs, self.trainer):
+            method(model, **kwargs)
         if runs.discard_if_unused(self.run_folder) and kwargs.get("ckpt_path"):
             print(f"nothing to do: {kwargs['ckpt_path']} has finished its {self.trainer.max_epochs} epochs")
 
@@ -141,16 +100,10 @@ class ClassifierCLI(LightningCLI):
         self._run(self.trainer.predict, model, **kwargs)
 
 
-def run(
-    args: ArgsType = None, cli_class: type[ClassifierCLI] = ClassifierCLI, subcommands: bool = True
-) -> ClassifierCLI:
-    """Run the command line in-process (tests, notebooks) and return it: ``.trainer``, ``.model``.
-
-    ``cli_class`` and ``subcommands=False`` serve other commands built on the same options
-    (``lit-classifier-lr-find``): they get the configured model, data and Trainer without a run.
-    """
+def run(args: ArgsType = None) -> ClassifierCLI:
+    """Run the command line in-process (tests, notebooks) and return it: ``.trainer``, ``.model``."""
     with command_errors(), quiet_lightning():
-        return cli_class(
+        return ClassifierCLI(
             ClassifierModule,
             ClassificationDataModule,
             subclass_mode_model=True,
@@ -160,7 +113,6 @@ def run(
             seed_everything_default=0,  # the same command gives the same run
             auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
             load_from_checkpoint_support=False,  # checkpoints hold a plain-data record (restore.py)
-            run=subcommands,
             args=args,
         )
 

@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+import lightning as L
 from jsonargparse import Namespace
 
+from lit_classifier.callbacks.nonfinite import NonFiniteLossError
 from lit_classifier.checkpoint_io import CheckpointError, is_local, load_checkpoint_file
-from lit_classifier.parser import minimal_spec
-from lit_classifier.restore import data_spec, network_spec, record
+from lit_classifier.models.heads import ClassCountError, InputShapeError
+from lit_classifier.parser import Defaults, minimal_spec
+from lit_classifier.restore import WeightsMismatch, data_spec, network_spec, record
 from lit_classifier.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
 from lit_classifier.trust import checked_spec, class_path_of, resolve
-
-
-class Defaults(NamedTuple):
-    """The class paths a command uses when none is given."""
-
-    network: str
-    data: str
 
 
 def withhold(config: Namespace) -> str | None:
@@ -156,3 +154,20 @@ def _show(value: Any) -> str:
         arguments = ", ".join(f"{k}={v}" for k, v in (value.get("init_args") or {}).items())
         return f"{value['class_path']}({arguments})"
     return repr(value)
+
+
+@contextmanager
+def naming_errors(kwargs: dict[str, Any], trainer: L.Trainer) -> Iterator[None]:
+    """Errors of a run from ``kwargs["ckpt_path"]`` name that file; a non-finite stop names the
+    last good checkpoint."""
+    path = kwargs.get("ckpt_path")
+    try:
+        yield
+    except (ClassCountError, InputShapeError, WeightsMismatch) as error:
+        if not path:
+            raise
+        raise type(error)(f"{path}: {error}") from error
+    except NonFiniteLossError as error:
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+        raise NonFiniteLossError(f"{error}\n{kept}") from error

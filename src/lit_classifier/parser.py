@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import re
 import textwrap
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
@@ -37,16 +37,18 @@ class ClassifierParser(LightningArgumentParser):
     def format_help(self, *args: Any, **kwargs: Any) -> str:
         return shorten_subclass_lists(super().format_help(*args, **kwargs))
 
-    def add_method_arguments(self, *args: Any, **kwargs: Any) -> list[str]:
-        """The Trainer method's arguments, with what this command does for two of them."""
-        added = super().add_method_arguments(*args, **kwargs)
-        for action in self._actions:
-            if action.dest == "ckpt_path":
-                action.help = CKPT_PATH_HELP
-            elif action.dest == "weights_only":
-                action.default = True
-                action.help = "Read checkpoints as plain data only; false only for a file you trust."
-        return added
+    def add_method_arguments(self, theclass: Any, themethod: str, *args: Any, **kwargs: Any) -> list[str]:
+        """A Trainer method's arguments, with what this command does with two of them."""
+        parameters = inspect.signature(getattr(theclass, themethod)).parameters
+        own = [name for name in ("ckpt_path", "weights_only") if name in parameters]
+        kwargs["skip"] = {*(kwargs.get("skip") or ()), *own}
+        added = super().add_method_arguments(theclass, themethod, *args, **kwargs)
+        if "ckpt_path" in own:
+            self.add_argument("--ckpt_path", type=str | None, default=None, help=CKPT_PATH_HELP)
+        if "weights_only" in own:
+            help = "Read checkpoints as plain data only; false only for a file you trust."
+            self.add_argument("--weights_only", type=bool, default=True, help=help)
+        return [*added, *own]
 
     def get_defaults(self, skip_validation: bool = False, **kwargs: Any) -> Namespace:
         defaults = super().get_defaults(skip_validation=skip_validation, **kwargs)
@@ -56,9 +58,40 @@ class ClassifierParser(LightningArgumentParser):
         return defaults
 
 
+class Defaults(NamedTuple):
+    """The class paths a command uses when none is given."""
+
+    network: str
+    data: str
+
+
+DEFAULTS = Defaults(network="lit_classifier.models.SmallCNN", data="lit_classifier.DigitsDataModule")
+
+
+def add_command_options(parser: LightningArgumentParser) -> None:
+    """The default network and data, every run's callbacks, and the modules a checkpoint may name."""
+    from lit_classifier.callbacks import DEFAULT_CALLBACKS
+
+    model = {
+        "class_path": "lit_classifier.ClassifierModule",
+        "init_args": {"model": {"class_path": DEFAULTS.network}},
+    }
+    parser.set_defaults({"model": model, "data": {"class_path": DEFAULTS.data}})
+    for key, callback in DEFAULT_CALLBACKS.items():  # each configurable: --checkpoint.every_n_epochs 2
+        parser.add_lightning_class_args(callback, key)
+    help = "Modules whose network and data module classes a checkpoint may name (e.g. [my_package])."
+    parser.add_argument("--trusted_modules", type=list[str], default=[], help=help)
+
+
+DESCRIPTION = """Train and use image classifiers with PyTorch Lightning.
+
+`lit-classifier SUBCOMMAND --help` lists a subcommand's options; `--model.help CLASS` and
+`--data.help CLASS` list a network's, module's or data module's own. Related commands:
+lit-classifier-lr-find (the options of fit: a learning-rate range test), lit-classifier-plot RUN_DIR
+(draw a run's pictures again), python -m lit_classifier.export CHECKPOINT model.onnx|model.pt."""
 CKPT_PATH_HELP = (
     "A checkpoint to start from: a file, or `last` (the newest last.ckpt or interrupted.ckpt of the "
-    "runs in this folder: resumes the run). Its network and data module are used unless this command "
+    "runs in this folder; fit resumes it). Its network and data module are used unless this command "
     "names others."
 )
 
