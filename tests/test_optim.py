@@ -81,9 +81,9 @@ def test_interval_follows_the_schedule_unless_given() -> None:
     one_cycle = partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1)
     step_lr = partial(torch.optim.lr_scheduler.StepLR, step_size=1)
 
-    sized = scheduler_config(one_cycle, optimizer, lambda: 100)
-    per_epoch = scheduler_config(step_lr, optimizer, lambda: 100)
-    forced = scheduler_config(one_cycle, optimizer, lambda: 100, interval="epoch")
+    sized = scheduler_config(one_cycle, optimizer, 100)
+    per_epoch = scheduler_config(step_lr, optimizer, 100)
+    forced = scheduler_config(one_cycle, optimizer, 100, interval="epoch")
 
     assert (sized["interval"], sized["scheduler"].total_steps) == ("step", 100)
     assert per_epoch["interval"] == "epoch"

@@ -1,10 +1,9 @@
 """ClassifierModule: the classic training recipe as a LightningModule around any classifier.
 
-The hand-written recipe (SGD with momentum 0.9, lr 0.05, cross-entropy, ``model.train()`` /
-``model.eval()``, moving batches to the GPU, counting correct predictions) becomes a module whose
-typed ``__init__`` is also the command line's schema; the Trainer does the device placement, the
-mode switching and the epoch loop. Policies around the recipe (fine-tuning schedules, what a
-non-finite loss does, reports and pictures) are callbacks (``lit_classifier.callbacks``).
+The hand-written recipe (SGD with momentum 0.9, lr 0.05, cross-entropy, counting correct predictions)
+becomes a module whose typed ``__init__`` is also the command line's schema; the Trainer does the
+device placement, the mode switching and the epoch loop. Policies around the recipe (fine-tuning,
+non-finite losses, reports, pictures) are callbacks (``lit_classifier.callbacks``).
 """
 
 from __future__ import annotations
@@ -20,16 +19,9 @@ from torch import Tensor, nn
 from typing_extensions import Self
 
 from lit_classifier.metrics import StageMetrics
-from lit_classifier.models.heads import (
-    ClassCountError,
-    check_input_shape,
-    check_output_size,
-    known_classes,
-    resize_head,
-)
-from lit_classifier.optim import RecipeSGD, callable_spec, scheduler_config
-from lit_classifier.restore import check_weights, load_module, record
-from lit_classifier.trust import class_path_of
+from lit_classifier.models.heads import check_data_fits, check_logits, fit_network, known_classes
+from lit_classifier.optim import RecipeSGD, needs_total_steps, scheduler_config
+from lit_classifier.restore import check_checkpoint_fits, describe_data, describe_objects, load_module
 
 Batch = Sequence[Tensor]
 
@@ -37,9 +29,8 @@ Batch = Sequence[Tensor]
 class ClassifierModule(L.LightningModule):
     """Trains, evaluates and predicts with any ``nn.Module`` that maps images to class logits.
 
-    The class count, class names and image shape come from the data module when training starts
-    (``trainer.fit(ClassifierModule(net), datamodule=dm)`` needs nothing else); pass them to use the
-    module with plain DataLoaders, or to check them against the data.
+    The class count, class names and image shape come from the data module when training starts;
+    pass them to use the module with plain DataLoaders, or to check them against the data.
 
     Args:
         model: the network; its final linear layer is resized to ``num_classes`` when it differs
@@ -53,8 +44,8 @@ class ClassifierModule(L.LightningModule):
             by default, or any ``torch.optim`` class by class path (``--model.optimizer.lr`` edits it).
         scheduler: any ``torch.optim.lr_scheduler`` class (or ``lit_classifier.optim``'s); one that
             takes ``total_steps`` (``OneCycleLR``, ``WarmupCosineLR``) gets the run's step count.
-        scheduler_interval: step the scheduler every ``"step"`` or every ``"epoch"``; by default,
-            schedules sized in steps step every step and the others every epoch.
+        scheduler_interval: step the scheduler every ``"step"`` or ``"epoch"``; by default, schedules
+            sized in steps step every step and the others every epoch.
     """
 
     train_metrics: StageMetrics
@@ -80,11 +71,7 @@ class ClassifierModule(L.LightningModule):
         # The checkpoint's record is plain data: objects are described, never pickled, and a loader
         # builds from the description only what is on its allowlist (lit_classifier.trust).
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
-        self.hparams.update(
-            model={"class_path": class_path_of(model), "init_args": None},
-            optimizer=callable_spec(optimizer),
-            scheduler=callable_spec(scheduler),
-        )
+        self.hparams.update(describe_objects(model, optimizer, scheduler))
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -96,23 +83,12 @@ class ClassifierModule(L.LightningModule):
             self.adopt_data(num_classes, class_names, input_shape)
 
     def adopt_data(
-        self,
-        num_classes: int,
-        class_names: list[str] | None = None,
-        input_shape: tuple[int, int, int] | None = None,
+        self, num_classes: int, class_names: list[str] | None = None, input_shape: Any = None
     ) -> None:
-        """Size the head for ``num_classes``, check the network on ``input_shape``, build metrics.
-
-        Records the values in ``hparams`` so the checkpoint knows them.
-        """
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(f"class_names has {len(class_names)} names for num_classes={num_classes}")
-        resize_head(self.model, num_classes)
+        """Size the head for ``num_classes``, check the network on ``input_shape`` (channels, height,
+        width), build the metrics; ``hparams`` records the values, so the checkpoint knows them."""
+        input_shape = fit_network(self.model, num_classes, class_names, input_shape)
         if input_shape is not None:
-            input_shape = (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
-            check_output_size(self.model, num_classes, input_shape)
             self.example_input_array = torch.zeros(1, *input_shape)
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
@@ -125,36 +101,18 @@ class ClassifierModule(L.LightningModule):
         """Take the class count, names and image shape from the data module, or check them."""
         datamodule: Any = getattr(self.trainer, "datamodule", None)  # plain DataLoaders: none
         if datamodule is not None:  # recorded so that `predict` can prepare new images the same way
-            self.hparams["data"] = {
-                "class_path": class_path_of(datamodule),
-                "init_args": dict(datamodule.hparams),
-            }
+            self.hparams["data"] = describe_data(datamodule)
         data_classes = known_classes(datamodule)
-        if data_classes is None:
-            if self.num_classes is None:
-                raise ValueError(
-                    "ClassifierModule does not know the number of classes: pass num_classes=..., "
-                    "or train with a data module that has `num_classes` (see lit_classifier.data)"
-                )
-        elif self.num_classes is None:
+        if self.num_classes is None and data_classes is not None:
             self.adopt_data(data_classes, datamodule.class_names, getattr(datamodule, "dims", None))
-        elif self.num_classes != data_classes:
-            raise ClassCountError(
-                f"the model was built for {self.num_classes} classes but {type(datamodule).__name__} "
-                f"has {data_classes}: use a matching data set, or a model trained on this one"
-            )
-        check_input_shape(self.hparams.get("input_shape"), getattr(datamodule, "dims", None), datamodule)
+        check_data_fits(self.num_classes, self.hparams.get("input_shape"), datamodule)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse a checkpoint of another class count or architecture, before its weights are copied."""
-        saved = record(checkpoint).get("num_classes")
-        if saved is not None and self.num_classes is not None and saved != self.num_classes:
-            raise ClassCountError(
-                f"the checkpoint was trained for {saved} classes but the data has {self.num_classes}: "
-                "use the data it was trained on, or fine-tune it with a fresh head"
-            )
-        check_input_shape(record(checkpoint).get("input_shape"), self.hparams.get("input_shape"), "the data")
-        check_weights(self.state_dict(), checkpoint["state_dict"])
+        """Refuse a checkpoint of another class count, image shape or architecture, before its weights
+        are copied."""
+        check_checkpoint_fits(
+            checkpoint, self.num_classes, self.hparams.get("input_shape"), self.state_dict()
+        )
 
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)
@@ -175,14 +133,7 @@ class ClassifierModule(L.LightningModule):
 
     def _shared_step(self, batch: Batch, metrics: StageMetrics) -> Tensor:
         images, targets = batch[0], batch[1]
-        logits = self(images)
-        # A shape check costs nothing (no device sync) and turns a wrong head into a clear error
-        # instead of a silent 1000-way softmax or a CUDA device-side assert.
-        if logits.ndim != 2 or logits.shape[1] != self.num_classes:
-            raise ValueError(
-                f"the network returned logits of shape {tuple(logits.shape)}; expected "
-                f"(batch, {self.num_classes}) for the data's {self.num_classes} classes"
-            )
+        logits = check_logits(self(images), self.num_classes)
         loss = self.criterion(logits, targets)
         metrics.update(loss, logits, targets)
         return loss
@@ -198,23 +149,17 @@ class ClassifierModule(L.LightningModule):
         self._log_epoch("test", self.test_metrics)
 
     def _log_epoch(self, stage: str, metrics: StageMetrics) -> None:
+        # Already reduced over processes by torchmetrics; sync_dist averages equal numbers, once per epoch.
         if metrics.updated:
-            # The values are already reduced over processes by torchmetrics; syncing them again is
-            # one all-reduce of equal numbers per key and epoch, and what Lightning expects under DDP.
-            values = metrics.compute()
-            self.log_dict({f"{stage}_{name}": value for name, value in values.items()}, sync_dist=True)
+            self.log_dict({f"{stage}_{k}": v for k, v in metrics.compute().items()}, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         # Parameters frozen by a fine-tuning callback join later, in a group of their own.
         optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
         if self.scheduler_factory is None:
             return optimizer
-        config = scheduler_config(
-            self.scheduler_factory,
-            optimizer,
-            lambda: self.trainer.estimated_stepping_batches,  # only asked of step-sized schedules
-            self.scheduler_interval,
-        )
+        steps = self.trainer.estimated_stepping_batches if needs_total_steps(self.scheduler_factory) else None
+        config = scheduler_config(self.scheduler_factory, optimizer, steps, self.scheduler_interval)
         return {"optimizer": optimizer, "lr_scheduler": config}
 
     @classmethod
@@ -227,12 +172,9 @@ class ClassifierModule(L.LightningModule):
         weights_only: bool | None = None,
         **kwargs: Any,
     ) -> Self:
-        """The module of a checkpoint, building only what is on ``lit_classifier.trust``'s allowlist.
-
-        ``model=`` gives the network yourself (needed for a network of your own, unless its module
-        is in ``trusted_modules=[...]``); other keyword arguments go to ``__init__``. Optimizers and
-        schedulers are never built from the file. See ``lit_classifier.restore.load_module``.
-        """
+        """The module of a checkpoint, building only what ``lit_classifier.trust`` allows: ``model=``
+        gives the network (yours, unless ``trusted_modules=[...]``); no optimizer or scheduler is
+        built from the file. See ``lit_classifier.restore.load_module``."""
         if hparams_file is not None:
             raise ValueError("hparams_file is not used: the checkpoint holds its own plain-data record")
         return load_module(cls, Path(checkpoint_path), map_location, strict, weights_only, **kwargs)

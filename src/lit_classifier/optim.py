@@ -91,10 +91,15 @@ class WarmupCosineLR(LambdaLR):
 SchedulerFactory = Callable[..., LRScheduler]
 
 
+def needs_total_steps(factory: SchedulerFactory) -> bool:
+    """Whether the schedule is sized in optimizer steps and was not told how many there are."""
+    return "total_steps" in _parameters(factory) and _given(factory, "total_steps") is None
+
+
 def scheduler_config(
     factory: SchedulerFactory,
     optimizer: Optimizer,
-    total_steps: Callable[[], int | float],
+    total_steps: int | float | None = None,
     interval: Interval | None = None,
 ) -> dict[str, Any]:
     """Build the scheduler and Lightning's ``lr_scheduler`` config for it.
@@ -102,15 +107,13 @@ def scheduler_config(
     Args:
         factory: the scheduler class, or a ``functools.partial`` of one (what the command line
             builds from ``--model.scheduler``).
-        total_steps: called only when the scheduler takes ``total_steps`` and was not given one.
+        total_steps: the run's optimizer steps, for a schedule that ``needs_total_steps``.
         interval: ``"step"`` or ``"epoch"``; ``None`` steps schedules sized in steps (those that
             take ``total_steps``) every step, and the others every epoch.
     """
-    sized_in_steps = "total_steps" in _parameters(factory)
-    kwargs: dict[str, Any] = {}
-    if sized_in_steps and _given(factory, "total_steps") is None:
-        kwargs["total_steps"] = int(total_steps())
+    kwargs = {"total_steps": int(total_steps)} if needs_total_steps(factory) and total_steps else {}
     scheduler = factory(optimizer, **kwargs)
+    sized_in_steps = "total_steps" in _parameters(factory)
     return {"scheduler": scheduler, "interval": interval or ("step" if sized_in_steps else "epoch")}
 
 

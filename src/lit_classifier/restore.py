@@ -21,7 +21,9 @@ import lightning as L
 from torch import Tensor, nn
 
 from lit_classifier.checkpoint_io import CheckpointError, load_checkpoint_file
-from lit_classifier.trust import build, is_plain, trusted_data, trusted_network
+from lit_classifier.models.heads import ClassCountError, check_input_shape
+from lit_classifier.optim import callable_spec
+from lit_classifier.trust import build, class_path_of, is_plain, trusted_data, trusted_network
 
 ModuleT = TypeVar("ModuleT", bound=L.LightningModule)
 
@@ -111,6 +113,36 @@ def init_arguments(cls: type) -> set[str]:
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
     return names - {"self"}
+
+
+def describe_objects(model: nn.Module, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    """The record of a module's network (its class; the command line adds its arguments), optimizer
+    and scheduler (class and plain arguments): data only, for the checkpoint."""
+    network = {"class_path": class_path_of(model), "init_args": None}
+    return {"model": network, "optimizer": callable_spec(optimizer), "scheduler": callable_spec(scheduler)}
+
+
+def describe_data(datamodule: L.LightningDataModule) -> dict[str, Any]:
+    """The record of a data module: its class path and its init arguments (``hparams``)."""
+    return {"class_path": class_path_of(datamodule), "init_args": dict(datamodule.hparams)}
+
+
+def check_checkpoint_fits(
+    checkpoint: Mapping[str, Any], num_classes: int | None, input_shape: Any, weights: Mapping[str, Tensor]
+) -> None:
+    """Refuse a checkpoint made for another class count, image shape or architecture."""
+    saved = record(checkpoint)
+    if (
+        saved.get("num_classes") is not None
+        and num_classes is not None
+        and saved["num_classes"] != num_classes
+    ):
+        raise ClassCountError(
+            f"the checkpoint was trained for {saved['num_classes']} classes but the data has {num_classes}: "
+            "use the data it was trained on, or fine-tune it with a fresh head"
+        )
+    check_input_shape(saved.get("input_shape"), input_shape, "the data")
+    check_weights(weights, checkpoint["state_dict"])
 
 
 class WeightsMismatch(CheckpointError):

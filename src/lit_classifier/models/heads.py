@@ -85,6 +85,56 @@ def check_output_size(model: nn.Module, num_classes: int, input_shape: tuple[int
         )
 
 
+def fit_network(
+    model: nn.Module, num_classes: int, class_names: list[str] | None, input_shape: Any
+) -> tuple[int, int, int] | None:
+    """Size ``model``'s head for ``num_classes`` and run it on zeros shaped ``input_shape`` (when
+    given); returns that shape as a tuple of ints."""
+    check_classes(num_classes, class_names)
+    resize_head(model, num_classes)
+    if input_shape is None:
+        return None
+    shape = (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
+    check_output_size(model, num_classes, shape)
+    return shape
+
+
+def check_logits(logits: torch.Tensor, num_classes: int | None) -> torch.Tensor:
+    """``logits``, if shaped (batch, ``num_classes``); a clear error instead of a silent 1000-way
+    softmax or a CUDA device-side assert. A shape check costs nothing: no device sync."""
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise ValueError(
+            f"the network returned logits of shape {tuple(logits.shape)}; expected "
+            f"(batch, {num_classes}) for the data's {num_classes} classes"
+        )
+    return logits
+
+
+def check_classes(num_classes: int, class_names: list[str] | None) -> None:
+    """At least two classes, and one name per class when names are given."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(f"class_names has {len(class_names)} names for num_classes={num_classes}")
+
+
+def check_data_fits(num_classes: int | None, input_shape: Any, datamodule: Any) -> None:
+    """The model knows its class count, and the data module (if it knows its own) agrees on it and
+    on the image shape."""
+    data_classes = known_classes(datamodule)
+    if num_classes is None:
+        raise ValueError(
+            "ClassifierModule does not know the number of classes: pass num_classes=..., "
+            "or train with a data module that has `num_classes` (see lit_classifier.data)"
+        )
+    if data_classes is not None and num_classes != data_classes:
+        raise ClassCountError(
+            f"the model was built for {num_classes} classes but {type(datamodule).__name__} "
+            f"has {data_classes}: use a matching data set, or a model trained on this one"
+        )
+    check_input_shape(input_shape, getattr(datamodule, "dims", None), datamodule)
+
+
 def known_classes(datamodule: object) -> int | None:
     """The data module's class count; ``None`` when it has none, or learns it only from training
     data it was not given (predicting new images with the checkpoint's classes)."""
