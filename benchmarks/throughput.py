@@ -40,7 +40,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from lit_classifier import CIFAR10DataModule, DigitsDataModule
-from lit_classifier.data import InMemoryDataModule, SyntheticDataModule
+from lit_classifier.data import ClassificationDataModule, SyntheticDataModule
 from throughput_configs import (
     HandLoop,
     Setup,
@@ -124,7 +124,7 @@ class Alternate(Callback):
 def run_group(
     lightning_setup: Setup,
     hand_setups: dict[str, Setup],
-    data: InMemoryDataModule,
+    data: ClassificationDataModule,
     device: torch.device,
     rounds: int,
     lightning_name: str,
@@ -157,12 +157,12 @@ def paired_ratio(numerator: Measured, denominator: Measured) -> float:
     return statistics.median((numerator.images / a) / (denominator.images / b) for a, b in pairs)
 
 
-def make_data(args: argparse.Namespace) -> InMemoryDataModule:
-    data: InMemoryDataModule
+def make_data(args: argparse.Namespace) -> ClassificationDataModule:
+    data: ClassificationDataModule
     if args.dataset == "digits":
         data = DigitsDataModule(batch_size=args.batch_size)
     elif args.dataset == "cifar10":  # the default training augmentation: random crop (padding 4) and flip
-        data = CIFAR10DataModule(args.data_dir, download=False, batch_size=args.batch_size)
+        data = CIFAR10DataModule(data_dir=args.data_dir, download=False, batch_size=args.batch_size)
     else:
         data = SyntheticDataModule(
             channels=args.channels,
@@ -267,7 +267,7 @@ def device_name(device: torch.device) -> str:
 
 def table(
     args: argparse.Namespace,
-    data: InMemoryDataModule,
+    data: ClassificationDataModule,
     groups: list[dict[str, Measured]],
     ratios: list[tuple[str, float]],
     device: torch.device,
@@ -279,8 +279,8 @@ def table(
         f"device: {device_name(device)}, torch {torch.__version__}, lightning {L.__version__}, "
         f"{datetime.date.today().isoformat()}",
         f"data: {args.dataset} {data.dims}, batch {args.batch_size}, "
-        f"{len(data.splits['train'].labels)} training images, "
-        f"DataLoader workers {data.num_workers}, images/s: median of {args.rounds} epochs after a warm-up",
+        f"{len(data.splits['train'])} training images, "
+        f"DataLoader workers {data.loader_workers}, images/s: median of {args.rounds} epochs after a warm-up",
         "",
         f"| {'loop':<58} | {'images/s':>10} | {'peak MiB':>8} |",
         f"|{'-' * 60}|{'-' * 12}|{'-' * 10}|",

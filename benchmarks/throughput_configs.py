@@ -24,7 +24,7 @@ from torch import nn
 
 from lit_classifier import ClassifierModule
 from lit_classifier.callbacks.speed import CompileMode, SpeedOptions
-from lit_classifier.data import InMemoryDataModule
+from lit_classifier.data import ClassificationDataModule
 from lit_classifier.models import CifarResNet18, FastCifarNet, SmallCNN
 
 
@@ -108,8 +108,8 @@ def fast_path(device: torch.device, compile_mode: CompileMode | Literal["config"
     )
 
 
-def batches(data: InMemoryDataModule, path: DataPath, device: torch.device) -> Iterable:
-    """The training batches: the DataLoader (augmented per sample, copied per batch) or device-resident."""
+def batches(data: ClassificationDataModule, path: DataPath, device: torch.device) -> Iterable:
+    """The training batches: the DataLoader (made on the host, copied per batch) or device-resident."""
     return data.train_dataloader() if path == "loader" else data.device_batches("train", device)
 
 
@@ -173,7 +173,7 @@ class BareModule(L.LightningModule):
 def lightning_run(
     setup: Setup,
     model: nn.Module,
-    data: InMemoryDataModule,
+    data: ClassificationDataModule,
     loader: Iterable,
     device: torch.device,
     epochs: int,
@@ -208,7 +208,7 @@ def lightning_run(
     trainer.fit(module, train_dataloaders=loader)
 
 
-def network(setup: Setup, data: InMemoryDataModule) -> nn.Module:
+def network(setup: Setup, data: ClassificationDataModule) -> nn.Module:
     """A fresh network for ``setup``, its lazy layers built and its head sized for ``data``; seeded,
     so every loop of the same network starts from the same weights."""
     torch.manual_seed(0)

@@ -1,13 +1,15 @@
 """Tiny data sets in the real on-disk formats, written into a test's folder.
 
 MNIST's idx files (what torchvision reads after gunzipping the download), CIFAR's python pickle
-batches, and a folder of PNG and JPEG images with one corrupt and one truncated file.
+batches, a folder of PNG and JPEG images with one corrupt and one truncated file, and huge blank
+PNGs written row by row without holding their pixels.
 """
 
 from __future__ import annotations
 
 import pickle
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +110,24 @@ def add_bad_images(root: Path) -> tuple[Path, Path]:
     truncated = root / "dog" / "truncated.jpg"
     truncated.write_bytes(whole[: len(whole) // 2])
     return corrupt, truncated
+
+
+def write_blank_png(path: Path, width: int, height: int) -> Path:
+    """A valid black 1-bit grayscale PNG of ``width`` x ``height``, compressed row block by row block:
+    a 20000 x 20000 image takes a quarter of a second and a few hundred kB, never its pixels' memory."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = bytes(1 + -(-width // 8))  # filter byte 0, then 8 pixels a byte
+    compressor = zlib.compressobj(9)
+    pieces = []
+    for start in range(0, height, 1024):
+        pieces.append(compressor.compress(row * min(1024, height - start)))
+    pieces.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, gray, no interlace
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(pieces)) + chunk(b"IEND", b"")
+    )
+    return path

@@ -12,7 +12,7 @@ import torch
 from data_files import add_bad_images, write_image_folder
 from helpers import FAST, cli, run_dir
 from lit_classifier import ImageFolderDataModule
-from lit_classifier.data.folder import ImageFolderError, UnreadableImageWarning
+from lit_classifier.data import ImageFolderError, UnreadableImageWarning
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0"]

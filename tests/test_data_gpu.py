@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import torch
+from torch.utils.data import DistributedSampler
 
 from helpers import cli, last_value, read_metrics, run_dir
 from lit_classifier import DigitsDataModule
-from lit_classifier.data.gpu import DeviceBatches, EpochOrder, random_crop, random_flip
+from lit_classifier.data.augment import BatchTransform
+from lit_classifier.data.gpu import DeviceBatches
+from lit_classifier.data.tensors import ImageTensors
 
 MEAN, STD = (0.5,), (0.25,)
 
 
-def numbered_images(count: int, size: int = 6) -> torch.Tensor:
+def numbered_images(count: int, size: int = 6) -> ImageTensors:
     """uint8 images whose every pixel holds the image's own number: a batch says which it came from."""
-    return torch.arange(count, dtype=torch.uint8).view(count, 1, 1, 1).expand(count, 1, size, size).clone()
+    images = torch.arange(count, dtype=torch.uint8).view(count, 1, 1, 1).expand(count, 1, size, size)
+    return ImageTensors(images.clone(), torch.arange(count), "numbered")
 
 
 def seen_numbers(images: torch.Tensor) -> list[int]:
@@ -22,17 +26,11 @@ def seen_numbers(images: torch.Tensor) -> list[int]:
     return (centre * STD[0] + MEAN[0]).mul(255).round().long().tolist()
 
 
-def training_batches(count: int = 40, seed: int = 0, **options: int) -> DeviceBatches:
-    return DeviceBatches(
-        numbered_images(count),
-        torch.arange(count),
-        batch_size=8,
-        mean=MEAN,
-        std=STD,
-        train=True,
-        seed=seed,
-        **options,
-    )
+def training_batches(count: int = 40, seed: int = 0, rank: int = 0, world_size: int = 1) -> DeviceBatches:
+    """Training batches ordered as the DataLoader path orders them: a seeded ``DistributedSampler``."""
+    split = numbered_images(count)
+    sampler = DistributedSampler(split, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    return DeviceBatches(split, 8, BatchTransform(MEAN, STD), sampler=sampler, drop_last=True, seed=seed)
 
 
 def epoch_labels(batches: DeviceBatches) -> list[int]:
@@ -59,7 +57,7 @@ def test_images_travel_with_their_labels_and_are_normalised() -> None:
 
 
 def test_evaluation_keeps_order_and_the_last_partial_batch() -> None:
-    batches = DeviceBatches(numbered_images(19), torch.arange(19), batch_size=8, mean=MEAN, std=STD)
+    batches = DeviceBatches(numbered_images(19), 8, BatchTransform(MEAN, STD))
 
     assert [len(labels) for _, labels in batches] == [8, 8, 3]
     assert epoch_labels(batches) == list(range(19))
@@ -79,18 +77,17 @@ def test_set_epoch_replays_an_epoch_as_after_a_restart() -> None:
     orders = [epoch_labels(batches) for _ in range(3)]
 
     restarted = training_batches()
+    assert restarted.sampler is not None
     restarted.sampler.set_epoch(2)  # what Lightning does when a run resumes at epoch 2
 
     assert epoch_labels(restarted) == orders[2]
 
 
 def test_processes_get_equal_shards_of_one_permutation_covering_every_sample() -> None:
-    shards = [EpochOrder(42, shuffle=True, seed=3, rank=rank, world_size=4).indices() for rank in range(4)]
-    evaluation = [EpochOrder(42, shuffle=False, rank=rank, world_size=4).indices() for rank in range(4)]
+    shards = [epoch_labels(training_batches(count=64, seed=3, rank=rank, world_size=4)) for rank in range(4)]
 
-    assert {len(shard) for shard in shards} == {11}  # 2 samples repeated: equal step counts
-    assert set(torch.cat(shards).tolist()) == set(range(42))
-    assert sorted(torch.cat(evaluation).tolist()) == list(range(42))  # evaluation: every sample once
+    assert [len(shard) for shard in shards] == [16] * 4
+    assert sorted(label for shard in shards for label in shard) == list(range(64))
 
 
 def test_without_augmentation_resident_batches_equal_the_dataloader_batches() -> None:
@@ -99,53 +96,28 @@ def test_without_augmentation_resident_batches_equal_the_dataloader_batches() ->
     resident.setup("fit")
     loader, batches = data.train_dataloader(), resident.train_dataloader()
 
+    assert isinstance(batches, DeviceBatches)
     for epoch in (0, 3):
-        loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
         batches.sampler.set_epoch(epoch)  # type: ignore[union-attr]
         pairs = list(zip(loader, batches, strict=True))
         assert all(torch.equal(a[1], b[1]) for a, b in pairs)
-        assert all(torch.allclose(a[0], b[0], atol=1e-6) for a, b in pairs)
+        assert all(torch.equal(a[0], b[0]) for a, b in pairs)
 
 
-def test_crop_and_flip_are_chosen_per_image() -> None:
-    same = torch.arange(36, dtype=torch.uint8).view(1, 1, 6, 6).expand(64, 1, 6, 6).contiguous()
-    generator = torch.Generator().manual_seed(0)
-
-    cropped = random_crop(same, padding=2, generator=generator)
-    flipped = random_flip(same, generator=generator)
-
-    assert cropped.shape == same.shape and cropped.dtype == torch.uint8
-    assert len(torch.unique(cropped, dim=0)) > 10  # many offsets in one batch, not one per batch
-    mirrored = (flipped == same.flip(3)).flatten(1).all(1)
-    assert 10 < int(mirrored.sum()) < 54
-    assert torch.equal(flipped[~mirrored], same[~mirrored])
-
-
-def test_crop_is_a_window_of_the_zero_padded_image() -> None:
-    image = torch.randint(1, 255, (1, 3, 5, 7), dtype=torch.uint8)
-    padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
-    windows = {
-        padded[0, :, top : top + 5, left : left + 7].numpy().tobytes()
-        for top in range(5)
-        for left in range(5)
-    }
-
-    crops = random_crop(image.expand(32, -1, -1, -1), padding=2, generator=torch.Generator().manual_seed(1))
-
-    assert all(crop.numpy().tobytes() in windows for crop in crops)
-
-
-def test_training_batches_are_augmented_when_asked() -> None:
-    plain = DeviceBatches(
-        torch.randint(0, 255, (16, 3, 8, 8), dtype=torch.uint8), torch.zeros(16), 16, (0.5,) * 3, (0.25,) * 3
+def test_resident_batches_are_augmented_when_asked() -> None:
+    plain, augmented = (
+        DigitsDataModule(gpu_resident=True, crop_padding=crop_padding, flip=flip)
+        for crop_padding, flip in ((0, False), (2, True))
     )
-    augmented = DeviceBatches(
-        plain.images, plain.labels, 16, (0.5,) * 3, (0.25,) * 3, train=True, crop_padding=2, flip=True
+    plain.setup("fit")
+    augmented.setup("fit")
+
+    (plain_images, plain_labels), (augmented_images, augmented_labels) = (
+        next(iter(data.train_dataloader())) for data in (plain, augmented)
     )
-    augmented.sampler.shuffle = False  # same order as `plain`, so only the augmentation differs
 
-    (plain_images, _), (augmented_images, _) = next(iter(plain)), next(iter(augmented))
-
+    assert torch.equal(plain_labels, augmented_labels)  # the same order: only the augmentation differs
     assert not torch.equal(plain_images, augmented_images)
 
 

@@ -15,7 +15,7 @@ def test_splits_cover_all_images_once_with_a_fixed_seed() -> None:
     sizes = [len(first.train_set), len(first.val_set), len(first.test_set)]  # type: ignore[arg-type]
     assert sum(sizes) == 1797
     assert sizes[1] == round(1797 * 0.15)
-    assert torch.equal(first.val_set.tensors[0], second.val_set.tensors[0])  # type: ignore[union-attr]
+    assert torch.equal(first.val_set.images, second.val_set.images)  # type: ignore[union-attr]
 
 
 def test_another_seed_gives_another_split() -> None:
@@ -23,7 +23,7 @@ def test_another_seed_gives_another_split() -> None:
     first.setup("fit")
     other.setup("fit")
 
-    assert not torch.equal(first.val_set.tensors[1], other.val_set.tensors[1])  # type: ignore[union-attr]
+    assert not torch.equal(first.val_set.labels, other.val_set.labels)  # type: ignore[union-attr]
 
 
 def test_describes_its_classes_and_image_shape() -> None:

@@ -52,7 +52,7 @@ def test_a_negative_label_in_a_cifar_test_batch_is_reported_for_the_test_split(
 def test_a_bad_label_is_a_value_error_from_python(tmp_path: Path) -> None:
     raw = write_mnist(tmp_path)
     write_idx(raw / "train-labels-idx1-ubyte", np.array([3] * 59 + [12]))
-    data = MNISTDataModule(tmp_path, download=False)
+    data = MNISTDataModule(data_dir=str(tmp_path), download=False)
 
     with pytest.raises(ValueError, match="label 12 of sample"):
         data.setup("fit")

@@ -7,6 +7,7 @@ tests folder is on ``sys.path``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,13 +22,19 @@ class TinyImages(ClassificationDataModule):
     """``count`` random images per split, ``channels`` x ``size`` x ``size``, in ``classes`` classes.
 
     The label is written into the image (class ``c`` brightens channel 0 by ``c``), so a network
-    can learn it in a few steps.
+    can learn it in a few steps. ``kwargs``: the base's options (no workers by default).
     """
 
     def __init__(
-        self, classes: int = 4, size: int = 32, channels: int = 3, count: int = 32, batch_size: int = 8
+        self,
+        classes: int = 4,
+        size: int = 32,
+        channels: int = 3,
+        count: int = 32,
+        batch_size: int = 8,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=0)
+        super().__init__(batch_size=batch_size, **{"num_workers": 0, **kwargs})
         self.classes, self.size, self.channels, self.count = classes, size, channels, count
 
     @property
@@ -63,8 +70,8 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), pe
 class TinyFolder(ClassificationDataModule):
     """Every split is the ImageFolder at ``root``: predictions can name their files."""
 
-    def __init__(self, root: str, batch_size: int = 4) -> None:
-        super().__init__(batch_size=batch_size, num_workers=0)
+    def __init__(self, root: str, batch_size: int = 4, **kwargs: Any) -> None:
+        super().__init__(batch_size=batch_size, **{"num_workers": 0, **kwargs})
         self.folder = torchvision.datasets.ImageFolder(root, transform=torchvision.transforms.ToTensor())
 
     @property

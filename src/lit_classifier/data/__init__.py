@@ -3,13 +3,15 @@
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.data.folder import ImageFolderDataModule
-from lit_classifier.data.memory import InMemoryDataModule
+from lit_classifier.data.images import ImageFolderError, UnreadableImageWarning
+from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.data.standard import (
     CIFAR10DataModule,
     CIFAR100DataModule,
     DataFilesMissing,
     FashionMNISTDataModule,
     MNISTDataModule,
+    StandardDataModule,
 )
 from lit_classifier.data.synthetic import SyntheticDataModule
 
@@ -21,7 +23,11 @@ __all__ = [
     "DigitsDataModule",
     "FashionMNISTDataModule",
     "ImageFolderDataModule",
-    "InMemoryDataModule",
+    "ImageFolderError",
+    "ImageTransform",
     "MNISTDataModule",
+    "PredictImages",
+    "StandardDataModule",
     "SyntheticDataModule",
+    "UnreadableImageWarning",
 ]

@@ -1,43 +1,112 @@
-"""What every data module shares: splits, loaders, and what the model must know about the data."""
+"""What every data module shares: its options, its splits, and the one place where loaders are made.
+
+A data module reads its splits (``load_splits``) and knows what the model must know about them
+(``class_names``, ``dims``). Every loader comes from ``_loader``: a ``DataLoader`` whose order comes
+from ``sampling.distributed_sampler`` and whose ``collate_fn`` augments and standardises each batch
+(``augment.BatchTransform``), or, with ``gpu_resident``, ``gpu.DeviceBatches``: the same order and
+the same batch transform, on the device.
+"""
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePath
+from typing import ClassVar
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lit_classifier.data.augment import BatchTransform, CollateBatch
+from lit_classifier.data.gpu import DeviceBatches
+from lit_classifier.data.images import ImageFolderError
+from lit_classifier.data.options import DataOptionError, check_at_least
+from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.data.sampling import distributed_sampler, process_grid
+from lit_classifier.data.tensors import ImageTensors
+
+# What LightningCLI adds to the hyperparameters of each class it builds: not init arguments.
+CLI_KEYS = ["_class_path", "_instantiator"]
 
 
 class ClassificationDataModule(L.LightningDataModule, ABC):
-    """Base of the data modules: the command line links ``num_classes``, ``class_names`` and
-    ``dims`` from here into the model, so nobody types the class count twice.
+    """Base of the data modules: the model takes ``num_classes``, ``class_names`` and ``dims`` from
+    here, so nobody types the class count twice.
 
-    Subclasses fill ``train_set``, ``val_set`` and ``test_set`` in ``setup`` (and may override
-    ``predict_set``, which defaults to the test split).
+    Subclasses return their splits from ``load_splits`` (or fill ``train_set``, ``val_set`` and
+    ``test_set`` in their own ``setup``). ``hparams`` holds the init arguments as plain data:
+    ``type(data)(**data.hparams)`` builds the same data module again.
 
     Args:
         batch_size: images per training (and evaluation) step of each process: with several
             processes (DDP) one optimizer step sees ``batch_size`` x the number of processes.
-        num_workers: DataLoader worker processes; ``None`` picks the subclass's default (in-memory
-            sets load fastest in the main process, files from disk want workers).
-        seed: seed of the train/val split and of the training shuffle order.
+        num_workers: DataLoader worker processes; ``None``: ``default_num_workers()``.
+        seed: seed of the splits, the training order and the augmentation.
+        gpu_resident: hold each split on the Trainer's device and make batches there
+            (``lit_classifier.data.gpu``): no workers, no per-batch copies. For sets held in memory
+            that fit in device memory; works on the CPU too.
+        crop_padding: training augmentation: pad by this many pixels and crop back at a random
+            offset (0: off).
+        flip: training augmentation: mirror left-right with probability 1/2.
+        predict_root: an image file, or a folder searched at any depth for image files, that
+            ``predict`` classifies instead of the test split (see ``lit_classifier.data.predict``).
+        strict: an unreadable image (under ``predict_root``, or in an image folder) is an error
+            naming it, instead of being skipped with a warning.
     """
 
-    def __init__(self, batch_size: int = 64, num_workers: int | None = None, seed: int = 0) -> None:
+    # Per-channel statistics of the [0, 1]-scaled pixels: every batch is standardised with them.
+    # The defaults leave the pixels as they are.
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    # The splits are files decoded as they load rather than tensors in memory: workers by default,
+    # and no gpu_resident.
+    reads_files: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 64,
+        num_workers: int | None = None,
+        seed: int = 0,
+        gpu_resident: bool = False,
+        crop_padding: int = 0,
+        flip: bool = False,
+        predict_root: str | None = None,
+        strict: bool = False,
+    ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if num_workers is not None and num_workers < 0:
-            raise ValueError(f"num_workers must be non-negative, got {num_workers}")
+        # Every init argument of the whole class chain (Lightning follows the `super().__init__`
+        # calls); the model records them so that `predict` can build this data module again.
+        self.save_hyperparameters(ignore=CLI_KEYS, logger=False)
+        # Plain data only, so that a checkpoint holding them loads with weights_only=True.
+        self.hparams.update({k: str(v) for k, v in self.hparams.items() if isinstance(v, PurePath)})
+        check_at_least("batch_size", batch_size, 1)
+        check_at_least("num_workers", 0 if num_workers is None else num_workers, 0)
+        check_at_least("crop_padding", crop_padding, 0)
+        if gpu_resident and self.reads_files:
+            raise DataOptionError(
+                f"gpu_resident: {type(self).__name__} decodes image files as it loads them; only sets "
+                "held in memory (digits, MNIST, Fashion-MNIST, CIFAR, synthetic) can live on the "
+                "device: set gpu_resident false"
+            )
+        if predict_root is not None and not Path(predict_root).expanduser().exists():
+            raise ImageFolderError(
+                f"predict_root {predict_root} does not exist: name an image file or a folder"
+            )
         self.batch_size = batch_size
-        self.num_workers = self.default_num_workers() if num_workers is None else num_workers
+        self.num_workers = num_workers
         self.seed = seed
+        self.gpu_resident = gpu_resident
+        self.crop_padding = crop_padding
+        self.flip = flip
+        self.predict_root = predict_root
+        self.strict = strict
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+        self._new_images: PredictImages | None = None
 
     @property
     @abstractmethod
@@ -53,51 +122,138 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
     def dims(self) -> tuple[int, int, int]:
         """(channels, height, width) of one image as the model receives it."""
 
+    @property
+    def flips(self) -> bool:
+        """Whether training batches are mirrored at random."""
+        return self.flip
+
+    @property
+    def augments(self) -> bool:
+        return self.crop_padding > 0 or self.flips
+
+    @property
+    def image_mode(self) -> str:
+        """The PIL mode of the set's own images, which a new image is converted to."""
+        return "L" if self.dims[0] == 1 else "RGB"
+
+    def image_transform(self) -> ImageTransform:
+        """How a new image (PIL) becomes this module's input, as its evaluation images are made:
+        the set's colour mode and channel count, the shorter side resized and the centre cropped to
+        ``dims``, 0..255 scaled to [0, 1], standardised with ``mean`` and ``std``."""
+        channels, height, width = self.dims
+        resize = max(height, width)
+        return ImageTransform(self.image_mode, channels, resize, (height, width), self.mean, self.std)
+
     def default_num_workers(self) -> int:
-        """Workers for data read from disk: leave one core for the training process."""
+        """Workers when ``num_workers`` is ``None``. Files from disk and per-batch augmentation want
+        workers (leaving one core for the training process); a set in memory without augmentation
+        costs one gather and one standardisation per batch, fastest in the main process."""
+        if not (self.reads_files or self.augments):
+            return 0
         return max(1, min(8, (os.cpu_count() or 1) - 1))
 
     @property
+    def loader_workers(self) -> int:
+        """The DataLoaders' worker processes: ``num_workers``, or ``default_num_workers()`` for ``None``."""
+        return self.default_num_workers() if self.num_workers is None else self.num_workers
+
+    def load_splits(self) -> Mapping[str, Dataset]:
+        """The ``train``, ``val`` and ``test`` splits, read from wherever the set lives."""
+        raise NotImplementedError(
+            f"{type(self).__name__} returns its splits from load_splits() or fills them in setup()"
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the splits, once: every stage needs them, if only for the class names they bring.
+        ``predict`` with ``predict_root`` also lists and checks the new images, before the model runs."""
+        if self.train_set is None:
+            splits = self.load_splits()
+            self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
+        if self.predict_root is not None and stage in (None, "predict") and self._new_images is None:
+            self._new_images = PredictImages(self.predict_root, self.image_transform(), strict=self.strict)
+
+    @property
+    def splits(self) -> dict[str, Dataset]:
+        """The splits read so far, by name."""
+        named = {"train": self.train_set, "val": self.val_set, "test": self.test_set}
+        return {name: dataset for name, dataset in named.items() if dataset is not None}
+
+    @property
     def predict_set(self) -> Dataset | None:
-        return self.test_set
+        """What ``predict`` classifies: the images under ``predict_root`` if set, else the test split."""
+        return self.test_set if self.predict_root is None else self._new_images
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.train_set, "train"), split="train")
+    def train_dataloader(self) -> Iterable:
+        return self._loader("train")
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.val_set, "val"), split="val")
+    def val_dataloader(self) -> Iterable:
+        return self._loader("val")
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.test_set, "test"), split="test")
+    def test_dataloader(self) -> Iterable:
+        return self._loader("test")
 
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.predict_set, "predict"), split="predict")
+    def predict_dataloader(self) -> Iterable:
+        return self._loader("predict")
 
-    def _require(self, dataset: Dataset | None, split: str) -> Dataset:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__} has no {split} split: call setup() first")
-        return dataset
-
-    def _loader(self, dataset: Dataset, split: str) -> DataLoader:
-        on_cuda = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+    def _loader(self, split: str) -> Iterable:
+        """The loader of ``split``: device-resident batches, or a DataLoader with the same order and
+        the same batch transform (new images come out of ``image_transform`` ready)."""
+        dataset = self._dataset(split)
+        if self.gpu_resident and isinstance(dataset, ImageTensors):
+            return self.device_batches(split)
         train = split == "train"
+        workers = self.loader_workers
+        ready = isinstance(dataset, PredictImages)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=self._sampler(dataset, split),  # training: shuffled, by (seed, epoch)
+            # Full batches only while training: a last batch of 3 images gives a noisy step (and
+            # breaks batch norm at size 1); evaluation must see every sample.
+            drop_last=train,
+            collate_fn=None if ready else CollateBatch(self.batch_transform(train)),
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
+        )
+
+    def device_batches(self, split: str, device: torch.device | str | None = None) -> DeviceBatches:
+        """``split`` held on ``device`` (default: the Trainer's root device, else the CPU), batched
+        there; each process of a multi-process run iterates over its own shard."""
+        dataset = self._dataset(split)
+        if not isinstance(dataset, ImageTensors):
+            raise TypeError(f"the {split} split of {type(self).__name__} is not held in memory as tensors")
+        if device is None:
+            device = self.trainer.strategy.root_device if self.trainer is not None else "cpu"
+        train = split == "train"
+        return DeviceBatches(
+            dataset,
+            self.batch_size,
+            self.batch_transform(train),
+            sampler=self._sampler(dataset, split),
+            drop_last=train,
+            device=device,
+            seed=self.seed,
+        )
+
+    def batch_transform(self, train: bool) -> BatchTransform:
+        """What a batch of ``train`` or evaluation pixels goes through on either path."""
+        crop_padding = self.crop_padding if train else 0
+        return BatchTransform(self.mean, self.std, crop_padding=crop_padding, flip=train and self.flips)
+
+    def _sampler(self, dataset: Dataset, split: str) -> torch.utils.data.DistributedSampler | None:
         # Several processes: each gets its own shard, and evaluation counts every sample once.
-        sampler = distributed_sampler(
+        return distributed_sampler(
             dataset,
             *process_grid(self.trainer),
-            train=train,
+            train=split == "train",
             seed=self.seed,
             split=split,
             batch_size=self.batch_size,
         )
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,  # training: shuffled, by (seed, epoch); see data/sampling.py
-            # Full batches only while training: a last batch of 3 images gives a noisy step (and
-            # breaks batch norm at size 1); evaluation must see every sample.
-            drop_last=train,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=on_cuda,
-        )
+
+    def _dataset(self, split: str) -> Dataset:
+        dataset = self.predict_set if split == "predict" else self.splits.get(split)
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__} has no {split} split: call setup() first")
+        return dataset

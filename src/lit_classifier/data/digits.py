@@ -6,17 +6,23 @@ CPU, in seconds.
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Mapping
+from typing import Any
 
-from lit_classifier.data.memory import ImageTensors, InMemoryDataModule
+import torch
+from torch.utils.data import Dataset
+
+from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.options import DataOptionError, check_fraction
 from lit_classifier.data.splits import random_split_indices
+from lit_classifier.data.tensors import ImageTensors
 
 # Pixel statistics of the whole set after scaling to [0, 1] (pixels are 0..16 in the source).
 DIGITS_MEAN = 0.3053
 DIGITS_STD = 0.3760
 
 
-class DigitsDataModule(InMemoryDataModule):
+class DigitsDataModule(ClassificationDataModule):
     """scikit-learn's digits, split into train/val/test with a fixed seed.
 
     Args:
@@ -24,27 +30,23 @@ class DigitsDataModule(InMemoryDataModule):
         test_fraction: share of the images held out for testing.
         to_rgb: repeat the gray channel three times, for networks built for colour images
             (every torchvision classifier).
-        batch_size: see ``ClassificationDataModule``.
-        num_workers: see ``ClassificationDataModule``; 0 by default, the set lives in memory.
-        seed: see ``ClassificationDataModule``.
-        gpu_resident: hold the splits on the Trainer's device and batch there (see
-            ``InMemoryDataModule``).
+        **kwargs: the options of ``ClassificationDataModule`` (``batch_size``, ``gpu_resident``, ...).
     """
 
     mean = (DIGITS_MEAN,)
     std = (DIGITS_STD,)
 
     def __init__(
-        self,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.2,
-        to_rgb: bool = False,
-        batch_size: int = 64,
-        num_workers: int | None = None,
-        seed: int = 0,
-        gpu_resident: bool = False,
+        self, *, val_fraction: float = 0.15, test_fraction: float = 0.2, to_rgb: bool = False, **kwargs: Any
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, gpu_resident=gpu_resident)
+        super().__init__(**kwargs)
+        check_fraction("val_fraction", val_fraction, zero_allowed=True)
+        check_fraction("test_fraction", test_fraction, zero_allowed=True)
+        if val_fraction + test_fraction >= 1:
+            raise DataOptionError(
+                f"val_fraction + test_fraction must be below 1, to leave images for training, got "
+                f"{val_fraction} + {test_fraction}"
+            )
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.to_rgb = to_rgb
@@ -57,10 +59,11 @@ class DigitsDataModule(InMemoryDataModule):
     def dims(self) -> tuple[int, int, int]:
         return (3 if self.to_rgb else 1, 8, 8)
 
-    def default_num_workers(self) -> int:
-        return 0
+    @property
+    def image_mode(self) -> str:
+        return "L"  # gray digits, repeated to three channels with to_rgb
 
-    def load_splits(self) -> dict[str, ImageTensors]:
+    def load_splits(self) -> Mapping[str, Dataset]:
         images, labels = load_digits_tensors()
         if self.to_rgb:
             images = images.expand(-1, 3, -1, -1).contiguous()

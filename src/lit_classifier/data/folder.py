@@ -8,30 +8,30 @@ Two layouts: ``root/train/<class>/...`` with ``root/val/<class>/...`` (and optio
 with a fixed seed. Class names are the folder names, sorted, so the label order is the same on every
 machine; they reach the checkpoint through the model, so ``predict`` prints them.
 
-Every image is decoded once at ``setup`` (in threads; JPEGs at reduced scale through PIL's
-``draft``), so an unreadable or truncated file is found there: skipped and reported once by default,
-or an error naming it with ``strict``. That costs one read of the folder per run; for folders too
-large for that, ``verify: false`` skips the check, and a bad file then fails when it is loaded,
-naming its path. An empty folder, or a class folder with no images, is an error at ``setup``.
+Every image is checked once at ``setup`` (``images.readable``), so an unreadable, truncated or
+oversized file is found there: skipped and reported once by default, or an error naming it with
+``strict``. That costs one read of the folder per run; for folders too large for that,
+``verify: false`` skips the check, and a bad file then fails when it is loaded, naming its path. An
+empty folder, or a class folder with no images, is an error at ``setup``.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, ClassVar
 
-import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
 from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.images import ImageFolderError, image_files, read_image, readable
+from lit_classifier.data.options import DataOptionError, check_fraction
+from lit_classifier.data.predict import ImageTransform
 from lit_classifier.data.splits import random_split_indices
-from lit_classifier.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +42,20 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Sample = tuple[Path, int]
 
 
-class ImageFolderError(InputError, ValueError):
-    """The folder's layout cannot give a data set: no images, no classes, or an unreadable file."""
-
-
-class UnreadableImageWarning(UserWarning):
-    """An image file that PIL cannot decode was left out of the data set."""
-
-
 class ImageFiles(Dataset):
-    """(path, label) pairs, decoded to RGB and transformed when indexed."""
+    """(path, label) pairs, decoded to RGB and brought to the network's size when indexed: uint8
+    pixels, which the loader's ``BatchTransform`` flips (when training) and standardises per batch."""
 
-    def __init__(self, samples: list[Sample], transform: v2.Transform) -> None:
+    def __init__(self, samples: list[Sample], geometry: v2.Transform) -> None:
         self.samples = samples
-        self.transform = transform
+        self.geometry = geometry
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         path, label = self.samples[index]
-        try:
-            with Image.open(path) as image:
-                rgb = image.convert("RGB")
-        except OSError as error:  # PIL's UnidentifiedImageError and "image file is truncated"
-            raise ImageFolderError(f"cannot read image {path}: {error}") from error
-        return self.transform(rgb), label
+        return self.geometry(read_image(path).convert("RGB")), label
 
 
 class ImageFolderDataModule(ClassificationDataModule):
@@ -84,34 +72,33 @@ class ImageFolderDataModule(ClassificationDataModule):
             are prepared as evaluation images.
         mean: per-channel mean for normalisation (default: ImageNet's, for pretrained networks).
         std: per-channel standard deviation for normalisation (default: ImageNet's).
-        strict: an unreadable image is an error naming it, instead of being skipped with a warning.
-        verify: decode every image at setup to find unreadable ones (see the module docstring).
-        batch_size: see ``ClassificationDataModule``.
-        num_workers: see ``ClassificationDataModule``; by default from the CPU count (decoding
-            files wants workers).
-        seed: seed of the train/val split and the training order.
+        verify: check every image at setup to find unreadable ones (see the module docstring).
+        batch_size: see ``ClassificationDataModule``; 32 here, for images of 224 pixels.
+        **kwargs: the other options of ``ClassificationDataModule`` (``strict``, ``seed``, ...).
     """
+
+    reads_files: ClassVar[bool] = True
 
     def __init__(
         self,
         root: str,
+        *,
         val_fraction: float = 0.2,
         image_size: int = 224,
         resize: int | None = None,
         augment: bool = True,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
-        strict: bool = False,
         verify: bool = True,
         batch_size: int = 32,
-        num_workers: int | None = None,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
-        if not 0 < val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        super().__init__(batch_size=batch_size, **kwargs)
+        check_fraction("val_fraction", val_fraction)
         if image_size < 1 or (resize is not None and resize < image_size):
-            raise ValueError(f"need 1 <= image_size <= resize, got image_size={image_size}, resize={resize}")
+            raise DataOptionError(
+                f"need 1 <= image_size <= resize, got image_size={image_size}, resize={resize}"
+            )
         self.root = Path(root).expanduser().resolve()  # absolute paths in messages
         self.val_fraction = val_fraction
         self.image_size = image_size
@@ -119,7 +106,6 @@ class ImageFolderDataModule(ClassificationDataModule):
         self.augment = augment
         self.mean = tuple(mean)
         self.std = tuple(std)
-        self.strict = strict
         self.verify = verify
         self._class_names: list[str] = []
 
@@ -133,9 +119,14 @@ class ImageFolderDataModule(ClassificationDataModule):
     def dims(self) -> tuple[int, int, int]:
         return (3, self.image_size, self.image_size)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    @property
+    def flips(self) -> bool:
+        return self.flip or self.augment  # augment's flip is the batched one every module uses
+
+    def image_transform(self) -> ImageTransform:
+        return ImageTransform("RGB", 3, self.resize, (self.image_size, self.image_size), self.mean, self.std)
+
+    def load_splits(self) -> Mapping[str, Dataset]:
         if not self.root.is_dir():
             raise ImageFolderError(f"image folder {self.root} does not exist")
         if (self.root / "train").is_dir():
@@ -146,39 +137,36 @@ class ImageFolderDataModule(ClassificationDataModule):
                 (self.root / n for n in ("val", "valid", "validation") if (self.root / n).is_dir()), None
             )
             if val_dir is None:
-                train, val = self._split(train)
+                train, val = self._hold_out(train)
             else:
                 val = self._readable(list_images(val_dir, self._class_names))
             test_dir = self.root / "test"
             test = self._readable(list_images(test_dir, self._class_names)) if test_dir.is_dir() else val
         else:
             self._class_names = class_folders(self.root)
-            train, val = self._split(self._readable(list_images(self.root, self._class_names)))
+            train, val = self._hold_out(self._readable(list_images(self.root, self._class_names)))
             test = val
-        self.train_set = ImageFiles(train, self._transform(train=True))
-        self.val_set = ImageFiles(val, self._transform(train=False))
-        self.test_set = ImageFiles(test, self._transform(train=False))
+        evaluation = self.image_transform().geometry
+        return {
+            "train": ImageFiles(train, self._training_geometry() if self.augment else evaluation),
+            "val": ImageFiles(val, evaluation),
+            "test": ImageFiles(test, evaluation),
+        }
 
-    def _split(self, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    def _training_geometry(self) -> v2.Transform:
+        crop = v2.RandomResizedCrop(self.image_size, scale=(0.35, 1.0), antialias=True)
+        return v2.Compose([v2.ToImage(), crop])
+
+    def _hold_out(self, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
         rest, held_out = random_split_indices(len(samples), (self.val_fraction,), seed=self.seed)
         return [samples[i] for i in rest.tolist()], [samples[i] for i in held_out.tolist()]
 
     def _readable(self, samples: list[Sample]) -> list[Sample]:
-        """The samples whose image decodes; the others are reported once each, or fail (strict)."""
+        """The samples whose image can be read; the others are reported once each, or fail (strict)."""
         if not self.verify:
             return samples
-        with ThreadPoolExecutor(max_workers=8) as pool:  # PIL decodes without holding the GIL
-            problems = list(pool.map(lambda sample: decode_problem(sample[0], self.image_size), samples))
-        kept = []
-        for (path, label), problem in zip(samples, problems, strict=True):
-            if problem is None:
-                kept.append((path, label))
-            elif self.strict:
-                raise ImageFolderError(f"cannot read image {path}: {problem} (strict: false skips it)")
-            else:
-                warnings.warn(
-                    f"skipping unreadable image {path}: {problem}", UnreadableImageWarning, stacklevel=2
-                )
+        good = set(readable([path for path, _ in samples], self.strict))
+        kept = [(path, label) for path, label in samples if path in good]
         if len(kept) < len(samples):
             log.warning("skipped %d of %d images under %s", len(samples) - len(kept), len(samples), self.root)
         empty = {label for _, label in samples} - {label for _, label in kept}
@@ -186,23 +174,6 @@ class ImageFolderDataModule(ClassificationDataModule):
             names = ", ".join(self._class_names[c] for c in sorted(empty))
             raise ImageFolderError(f"no readable image left for class(es) {names} under {self.root}")
         return kept
-
-    def _transform(self, train: bool) -> v2.Transform:
-        if train and self.augment:
-            geometry: list[v2.Transform] = [
-                v2.RandomResizedCrop(self.image_size, scale=(0.35, 1.0), antialias=True),
-                v2.RandomHorizontalFlip(),
-            ]
-        else:
-            geometry = [v2.Resize(self.resize, antialias=True), v2.CenterCrop(self.image_size)]
-        return v2.Compose(
-            [
-                v2.ToImage(),
-                *geometry,
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(list(self.mean), list(self.std)),
-            ]
-        )
 
 
 def class_folders(folder: Path) -> list[str]:
@@ -232,21 +203,10 @@ def list_images(folder: Path, class_names: list[str]) -> list[Sample]:
         class_dir = folder / name
         if not class_dir.is_dir():
             continue
-        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+        files = image_files(class_dir)
         if not files:
             raise ImageFolderError(
                 f"class folder {class_dir} has no images (looked for {', '.join(IMG_EXTENSIONS)})"
             )
         samples += [(path, label) for path in files]
     return samples
-
-
-def decode_problem(path: Path, size: int) -> str | None:
-    """Why ``path`` cannot be decoded, or ``None`` if it can. JPEGs decode at reduced scale."""
-    try:
-        with Image.open(path) as image:
-            image.draft("RGB", (size, size))
-            image.load()
-    except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for bad or cut files
-        return str(error) or type(error).__name__
-    return None

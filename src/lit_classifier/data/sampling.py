@@ -13,7 +13,8 @@ would count some images twice. Here the data module chooses instead:
   once, so shards may differ by one sample and processes may run different numbers of batches
   (the epoch metrics are reduced once at epoch end, so nothing waits on a missing batch).
 
-Lightning leaves a loader that already has a ``DistributedSampler`` alone.
+Lightning leaves a loader that already has a ``DistributedSampler`` alone. The device-resident path
+(``gpu.DeviceBatches``) takes its order from the same sampler.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ from collections.abc import Sized
 import lightning as L
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import Dataset, DistributedSampler
+
+from lit_classifier.errors import InputError
+
+
+class SplitSizeError(InputError, ValueError):
+    """A split too small for the batch size or the number of processes; the message gives both numbers."""
 
 
 def process_grid(trainer: L.Trainer | None) -> tuple[int, int]:
@@ -60,9 +67,10 @@ def distributed_sampler(
         )
         if len(sampler) < batch_size:  # training keeps full batches only: there would be no step at all
             each = f"each of the {num_replicas} processes gets" if num_replicas > 1 else "there are"
-            raise ValueError(
+            raise SplitSizeError(
                 f"batch_size={batch_size} is larger than the {len(sampler)} training images {each} "
-                "(batch_size is per process): lower batch_size"
+                f"(batch_size is per process), so training would have no full batch: set batch_size "
+                f"to {len(sampler)} or less"
             )
         return sampler
     if num_replicas < 2:
@@ -70,7 +78,7 @@ def distributed_sampler(
     size = len(dataset) if isinstance(dataset, Sized) else 0
     if size < num_replicas:
         # A process with no batch would skip the first forward pass, where DDP syncs buffers.
-        raise ValueError(
+        raise SplitSizeError(
             f"the {split} split has {size} samples for {num_replicas} processes: each process needs at "
             "least one; run on fewer processes (--trainer.devices, --trainer.num_nodes) or a larger split"
         )

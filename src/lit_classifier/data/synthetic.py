@@ -7,16 +7,22 @@ timed anywhere. The labels are random: accuracy means nothing here, images per s
 
 from __future__ import annotations
 
-import torch
+from collections.abc import Mapping
+from typing import Any
 
-from lit_classifier.data.memory import ImageTensors, InMemoryDataModule
+import torch
+from torch.utils.data import Dataset
+
+from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.options import DataOptionError
+from lit_classifier.data.tensors import ImageTensors
 
 # CIFAR-10's statistics, so the normalised values have the same range as the real set's.
 CIFAR10_LIKE_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_LIKE_STD = (0.2470, 0.2435, 0.2616)
 
 
-class SyntheticDataModule(InMemoryDataModule):
+class SyntheticDataModule(ClassificationDataModule):
     """Seeded random uint8 images with random labels, shaped like CIFAR-10 by default.
 
     Args:
@@ -25,43 +31,30 @@ class SyntheticDataModule(InMemoryDataModule):
         image_size: height and width in pixels.
         train_size: images in the training split.
         val_size: images in the validation split (also used as the test split).
-        batch_size: see ``ClassificationDataModule``.
-        num_workers: see ``InMemoryDataModule``.
-        seed: seeds the images, the labels and the training order.
-        gpu_resident: see ``InMemoryDataModule``.
-        crop_padding: see ``InMemoryDataModule``.
-        flip: see ``InMemoryDataModule``.
+        batch_size: see ``ClassificationDataModule``; 512 here, a fast accelerator's batch.
+        **kwargs: the other options of ``ClassificationDataModule`` (``seed`` also seeds the
+            images and labels).
     """
 
     def __init__(
         self,
+        *,
         num_classes: int = 10,
         channels: int = 3,
         image_size: int = 32,
         train_size: int = 50_000,
         val_size: int = 10_000,
         batch_size: int = 512,
-        num_workers: int | None = None,
-        seed: int = 0,
-        gpu_resident: bool = False,
-        crop_padding: int = 0,
-        flip: bool = False,
+        **kwargs: Any,
     ) -> None:
+        super().__init__(batch_size=batch_size, **kwargs)
         if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
+            raise DataOptionError(f"channels must be 1 or 3, got {channels}")
         if num_classes < 2 or image_size < 1 or train_size < 1 or val_size < 1:
-            raise ValueError(
+            raise DataOptionError(
                 "num_classes must be at least 2 and image_size, train_size, val_size positive, got "
                 f"{num_classes}, {image_size}, {train_size}, {val_size}"
             )
-        super().__init__(
-            batch_size=batch_size,
-            num_workers=num_workers,
-            seed=seed,
-            gpu_resident=gpu_resident,
-            crop_padding=crop_padding,
-            flip=flip,
-        )
         self._num_classes = num_classes
         self.channels = channels
         self.image_size = image_size
@@ -78,12 +71,11 @@ class SyntheticDataModule(InMemoryDataModule):
     def dims(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
 
-    def load_splits(self) -> dict[str, ImageTensors]:
+    def load_splits(self) -> Mapping[str, Dataset]:
         generator = torch.Generator().manual_seed(self.seed)
         splits = {}
         for name, size in (("train", self.train_size), ("val", self.val_size)):
             images = torch.randint(0, 256, (size, *self.dims), dtype=torch.uint8, generator=generator)
             labels = torch.randint(0, self._num_classes, (size,), generator=generator)
             splits[name] = ImageTensors(images, labels, f"random images (seed {self.seed})")
-        splits["test"] = splits["val"]
-        return splits
+        return {**splits, "test": splits["val"]}

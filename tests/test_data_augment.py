@@ -1,0 +1,65 @@
+"""Crop and flip per image, in batches: the one augmentation both data paths run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from data_files import write_cifar10, write_mnist
+from lit_classifier import CIFAR10DataModule, MNISTDataModule
+from lit_classifier.data.augment import random_crop, random_flip
+
+
+def test_crop_and_flip_are_chosen_per_image() -> None:
+    same = torch.arange(36, dtype=torch.uint8).view(1, 1, 6, 6).expand(64, 1, 6, 6).contiguous()
+    generator = torch.Generator().manual_seed(0)
+
+    cropped = random_crop(same, padding=2, generator=generator)
+    flipped = random_flip(same, generator=generator)
+
+    assert cropped.shape == same.shape and cropped.dtype == torch.uint8
+    assert len(torch.unique(cropped, dim=0)) > 10  # many offsets in one batch, not one per batch
+    mirrored = (flipped == same.flip(3)).flatten(1).all(1)
+    assert 10 < int(mirrored.sum()) < 54
+    assert torch.equal(flipped[~mirrored], same[~mirrored])
+
+
+def test_crop_is_a_window_of_the_zero_padded_image() -> None:
+    image = torch.randint(1, 255, (1, 3, 5, 7), dtype=torch.uint8)
+    padded = torch.nn.functional.pad(image, (2, 2, 2, 2))
+    windows = {
+        padded[0, :, top : top + 5, left : left + 7].numpy().tobytes()
+        for top in range(5)
+        for left in range(5)
+    }
+
+    crops = random_crop(image.expand(32, -1, -1, -1), padding=2, generator=torch.Generator().manual_seed(1))
+
+    assert all(crop.numpy().tobytes() in windows for crop in crops)
+
+
+def test_the_dataloader_path_augments_training_batches_and_leaves_evaluation_alone(tmp_path: Path) -> None:
+    write_cifar10(tmp_path)
+    data = CIFAR10DataModule(data_dir=str(tmp_path), batch_size=40, num_workers=0)
+    data.setup("fit")
+    train, val = data.train_dataloader(), data.val_dataloader()
+
+    # The same epoch twice: the same order, but each pass draws new crops and flips.
+    first, again = (next(iter(train)) for _ in range(2))
+    val_first, val_again = (next(iter(val)) for _ in range(2))
+
+    assert torch.equal(first[1], again[1]) and not torch.equal(first[0], again[0])
+    assert torch.equal(val_first[0], val_again[0])
+    assert val_first[0].shape[1:] == (3, 32, 32) and val_first[0].dtype == torch.float32
+    assert val_first[0].abs().max() < 5  # standardised
+
+
+def test_without_augmentation_training_batches_repeat_for_the_same_epoch(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+    data = MNISTDataModule(data_dir=str(tmp_path), batch_size=16)
+    data.setup("fit")
+
+    first, again = (next(iter(data.train_dataloader())) for _ in range(2))
+
+    assert torch.equal(first[0], again[0])
