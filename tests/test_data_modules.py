@@ -25,6 +25,7 @@ from lit_classifier.data import (
     MNISTDataModule,
     SyntheticDataModule,
 )
+from lit_classifier.trust import build
 
 MODULES = [
     DigitsDataModule,
@@ -81,11 +82,6 @@ def test_synthetic_and_standard_sets_keep_their_own_options() -> None:
     assert (digits["test_fraction"], digits["to_rgb"]) == (0.2, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LightningCLI keeps the default digits' init args (batch_size 64, val_fraction 0.15, crop_padding "
-    "0, flip false) when --data names another class (jsonargparse keeps them); cli.py must drop them",
-)
 @pytest.mark.parametrize("module", [CIFAR10DataModule, MNISTDataModule], ids=lambda m: m.__name__)
 def test_print_config_shows_the_chosen_sets_defaults(
     module: type, capsys: pytest.CaptureFixture[str]
@@ -126,11 +122,15 @@ def test_hparams_are_exactly_the_init_arguments_as_plain_data_and_rebuild_the_mo
 
 
 @pytest.mark.parametrize("module", ["DigitsDataModule", "CIFAR10DataModule", "ImageFolderDataModule"])
-def test_the_command_lines_data_module_rebuilds_from_its_hparams(module: str, tmp_path: Path) -> None:
+def test_the_command_lines_data_module_rebuilds_from_its_hparams(
+    module: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_image_folder(tmp_path / "photos")
     options = ["--data.root=photos"] if module == "ImageFolderDataModule" else []
+    with pytest.raises(SystemExit):
+        run(["fit", f"--data={module}", "--data.seed=7", *options, "--print_config"])
 
-    data = run([f"--data={module}", "--data.seed=7", *options], subcommands=False).datamodule
+    data = build(yaml.safe_load(capsys.readouterr().out)["data"])  # as the command builds it
     again = type(data)(**data.hparams)
 
     assert "_class_path" not in data.hparams and data.hparams["seed"] == 7

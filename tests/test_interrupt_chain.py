@@ -20,10 +20,10 @@ RUN += ["--plots.enabled=false"]
 
 
 class SignalAt(L.Callback):
-    """Sends this process a signal (SIGTERM) at the start of a training batch, or of a validation batch."""
+    """Sends this process a signal (15: SIGTERM) at the start of a training or validation batch."""
 
     def __init__(
-        self, epoch: int, batch: int, validation: bool = False, signum: int = signal.SIGTERM
+        self, epoch: int, batch: int, validation: bool = False, signum: int = 15
     ) -> None:
         self.epoch, self.batch, self.validation, self.signum = epoch, batch, validation, signum
 

@@ -32,9 +32,10 @@ class TinyImages(ClassificationDataModule):
         channels: int = 3,
         count: int = 32,
         batch_size: int = 8,
+        num_workers: int | None = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, **{"num_workers": 0, **kwargs})
+        super().__init__(batch_size=batch_size, num_workers=num_workers, **kwargs)
         self.classes, self.size, self.channels, self.count = classes, size, channels, count
 
     @property
@@ -70,8 +71,8 @@ def write_image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), pe
 class TinyFolder(ClassificationDataModule):
     """Every split is the ImageFolder at ``root``: predictions can name their files."""
 
-    def __init__(self, root: str, batch_size: int = 4, **kwargs: Any) -> None:
-        super().__init__(batch_size=batch_size, **{"num_workers": 0, **kwargs})
+    def __init__(self, root: str, batch_size: int = 4, num_workers: int | None = 0, **kwargs: Any) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, **kwargs)
         self.folder = torchvision.datasets.ImageFolder(root, transform=torchvision.transforms.ToTensor())
 
     @property

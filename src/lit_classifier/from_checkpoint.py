@@ -16,7 +16,6 @@ whatever classes they name, before any check. Here the command line withholds ``
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from lit_classifier.models.heads import ClassCountError, InputShapeError
 from lit_classifier.parser import Defaults, minimal_spec
 from lit_classifier.restore import WeightsMismatch, data_spec, network_spec, record
 from lit_classifier.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
+from lit_classifier.signatures import init_defaults
 from lit_classifier.trust import checked_spec, class_path_of, resolve
 
 
@@ -125,11 +125,7 @@ def _same_description(given: dict[str, Any] | None, saved: dict[str, Any] | None
     target = resolve(given["class_path"])
     if class_path_of(target) != saved.get("class_path"):
         return False
-    defaults = {
-        p.name: p.default
-        for p in inspect.signature(target.__init__ if inspect.isclass(target) else target).parameters.values()
-        if p.default is not p.empty
-    }
+    defaults = init_defaults(target)
     full = [
         json.dumps({**defaults, **(spec.get("init_args") or {})}, sort_keys=True, default=str)
         for spec in (given, saved)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from torch.optim import SGD, Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from lit_classifier.signatures import init_parameters
 from lit_classifier.trust import class_path_of, is_plain
 
 Interval = Literal["epoch", "step"]
@@ -140,7 +141,7 @@ def callable_spec(factory: Callable[..., Any] | None) -> dict[str, Any] | None:
 
 def _parameters(factory: SchedulerFactory) -> set[str]:
     try:
-        return set(inspect.signature(_target(factory)).parameters)
+        return set(init_parameters(_target(factory)))
     except (TypeError, ValueError):  # a builtin or an object without a signature
         return set()
 

@@ -25,6 +25,9 @@ from typing import Any, NamedTuple
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
+from lit_classifier.signatures import init_defaults
+from lit_classifier.trust import resolve
+
 
 class ClassifierParser(LightningArgumentParser):
     """``LightningArgumentParser`` without abbreviations, whose class defaults carry no arguments
@@ -117,7 +120,7 @@ def is_class_spec(value: Any) -> bool:
 def minimal_spec(spec: Namespace) -> Namespace:
     """``spec`` without the ``init_args`` that equal the class's own defaults (nested specs too)."""
     try:
-        parameters = _signature_defaults(spec.class_path)
+        parameters = init_defaults(resolve(spec.class_path))
     except (ImportError, AttributeError, TypeError, ValueError):
         return spec
     kept = Namespace()
@@ -130,12 +133,3 @@ def minimal_spec(spec: Namespace) -> Namespace:
     if list(kept.keys()):
         minimal["init_args"] = kept
     return minimal
-
-
-def _signature_defaults(class_path: str) -> dict[str, Any]:
-    module_name, _, name = class_path.rpartition(".")
-    target = getattr(__import__(module_name, fromlist=[name]), name)
-    function = target.__init__ if inspect.isclass(target) else target
-    return {
-        p.name: p.default for p in inspect.signature(function).parameters.values() if p.default is not p.empty
-    }

@@ -12,7 +12,6 @@ network, the optimizer, the scheduler and the data module. Loading it:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 from lit_classifier.checkpoint_io import CheckpointError, load_checkpoint_file
 from lit_classifier.models.heads import ClassCountError, check_input_shape
 from lit_classifier.optim import callable_spec
+from lit_classifier.signatures import init_parameters
 from lit_classifier.trust import build, class_path_of, is_plain, trusted_data, trusted_network
 
 ModuleT = TypeVar("ModuleT", bound=L.LightningModule)
@@ -89,7 +89,7 @@ def load_module(
     hparams = record(checkpoint)
     source = str(path)
     network = model if model is not None else build(network_spec(hparams, source, trusted_modules))
-    arguments = {k: v for k, v in hparams.items() if k in init_arguments(cls) and k not in DESCRIPTIONS}
+    arguments = {k: v for k, v in hparams.items() if k in init_parameters(cls) and k not in DESCRIPTIONS}
     module = cls(network, **{k: v for k, v in arguments.items() if is_plain(v)}, **kwargs)
     # Keep the descriptions, so that a checkpoint written by this module again still has them.
     kept = ("data",) if model is not None else ("model", "data")
@@ -100,19 +100,6 @@ def load_module(
     except CheckpointError as error:
         raise CheckpointError(f"{source}: {error}") from None
     return module.to(map_location) if map_location is not None else module
-
-
-def init_arguments(cls: type) -> set[str]:
-    """Names ``cls.__init__`` accepts: its own, and its bases' when it passes ``**kwargs`` on."""
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass) or klass in (L.LightningModule, nn.Module, object):
-            continue
-        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
-        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            break
-    return names - {"self"}
 
 
 def describe_objects(model: nn.Module, optimizer: Any, scheduler: Any) -> dict[str, Any]:
