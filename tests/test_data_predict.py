@@ -59,6 +59,7 @@ def test_new_images_equal_the_image_folders_own_evaluation_images(tmp_path: Path
     images = predicted(data)
     new = dict(zip([path for path, _ in data.predict_set.samples], images, strict=True))  # type: ignore[union-attr]
 
+    data.setup("validate")  # predicting new images alone does not read the labelled splits
     val_images, _ = next(iter(data.val_dataloader()))
 
     for (path, _), image in zip(data.val_set.samples, val_images, strict=True):  # type: ignore[union-attr]

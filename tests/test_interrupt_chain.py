@@ -22,9 +22,7 @@ RUN += ["--plots.enabled=false"]
 class SignalAt(L.Callback):
     """Sends this process a signal (15: SIGTERM) at the start of a training or validation batch."""
 
-    def __init__(
-        self, epoch: int, batch: int, validation: bool = False, signum: int = 15
-    ) -> None:
+    def __init__(self, epoch: int, batch: int, validation: bool = False, signum: int = 15) -> None:
         self.epoch, self.batch, self.validation, self.signum = epoch, batch, validation, signum
 
     def _maybe(self, trainer: L.Trainer, batch_idx: int) -> None:

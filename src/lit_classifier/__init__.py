@@ -12,6 +12,7 @@ from lit_classifier.data import (
     ImageFolderDataModule,
     MNISTDataModule,
 )
+from lit_classifier.inference import Prediction, predict_images
 from lit_classifier.module import ClassifierModule
 from lit_classifier.recipe import TrainingResult, train_model
 
@@ -24,6 +25,8 @@ __all__ = [
     "FashionMNISTDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
+    "Prediction",
     "TrainingResult",
+    "predict_images",
     "train_model",
 ]

@@ -164,9 +164,11 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         )
 
     def setup(self, stage: str | None = None) -> None:
-        """Read the splits, once: every stage needs them, if only for the class names they bring.
-        ``predict`` with ``predict_root`` also lists and checks the new images, before the model runs."""
-        if self.train_set is None:
+        """Read the splits, once: every stage needs them, if only for the class names they bring;
+        but ``predict`` with ``predict_root`` lists and checks only the new images (the classes are
+        the checkpoint's), so a trained model predicts where its training data is absent."""
+        new_images_only = stage == "predict" and self.predict_root is not None
+        if self.train_set is None and not new_images_only:
             splits = self.load_splits()
             self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
         if self.predict_root is not None and stage in (None, "predict") and self._new_images is None:

@@ -1,0 +1,72 @@
+"""Classify new images with a trained module, from Python: files or a folder in, named classes out.
+
+    from lit_classifier import ClassifierModule, predict_images
+
+    module = ClassifierModule.load_from_checkpoint("runs/lightning_logs/version_0/checkpoints/last.ckpt")
+    for prediction in predict_images(module, "new_photos/"):
+        print(prediction.path, prediction.class_name, f"{prediction.probability:.3f}")
+
+Each image is prepared as the data module the module was trained with prepares its evaluation
+images (size, channels, mean and std): the checkpoint records that data module, which is rebuilt
+from the record (``lit_classifier.trust`` checks it first); its training files need not be there.
+The command line does the same with ``lit-classifier predict --ckpt_path CKPT --data.predict_root DIR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from lit_classifier.data.predict import PredictImages
+from lit_classifier.errors import InputError
+from lit_classifier.module import ClassifierModule
+from lit_classifier.restore import data_spec
+from lit_classifier.trust import build
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's class: the most likely ``class_name`` with its ``probability``, and the ``top_k``
+    most likely classes as (name, probability) pairs, best first."""
+
+    path: Path
+    class_name: str
+    probability: float
+    top_k: list[tuple[str, float]]
+
+
+def predict_images(
+    module: ClassifierModule,
+    images: str | Path | Sequence[str | Path],
+    top_k: int = 3,
+    batch_size: int = 32,
+    trusted_modules: Sequence[str] = (),
+) -> list[Prediction]:
+    """The predictions of ``module`` for an image file, a list of them, or a folder (searched at any
+    depth), sorted by path; unreadable files are skipped with a warning naming them."""
+    spec = data_spec(module.hparams, "the module's record", trusted_modules)
+    if spec is None:
+        raise InputError(
+            "the module does not record the data module it was trained with, so it cannot prepare new "
+            "images the same way: train it with a data module (lit_classifier.data), or prepare the "
+            "images yourself and call the module on them"
+        )
+    dataset = PredictImages(images, build(spec).image_transform())
+    names, k = module.class_names, min(top_k, len(module.class_names))
+    was_training, found = module.training, list[tuple[list[float], list[int]]]()
+    module.eval()
+    try:
+        with torch.no_grad():
+            for batch, _ in DataLoader(dataset, batch_size=batch_size):
+                probabilities, classes = module(batch.to(module.device)).softmax(dim=1).topk(k, dim=1)
+                found += zip(probabilities.tolist(), classes.tolist(), strict=True)
+    finally:
+        module.train(was_training)
+    return [
+        Prediction(Path(path), names[c[0]], p[0], [(names[i], q) for i, q in zip(c, p, strict=True)])
+        for (path, _), (p, c) in zip(dataset.samples, found, strict=True)
+    ]
