@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.trainer.states import TrainerFn
 
+from lit_classifier.checkpoint_io import is_local
 from lit_classifier.runs import INTERRUPTED, checkpoint_folder
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -41,8 +42,11 @@ class Interruption(Callback):
     def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
+        self._resumed: tuple[int, int, int | None] | None = None  # epoch, batches done in it, global step
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self._say_where_a_resume_starts(trainer)
         # Installed after Lightning registers its own SIGTERM handler, so this one wins.
         self.received = None
         for signum in _SIGNALS:
@@ -103,18 +107,26 @@ class Interruption(Callback):
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        if trainer.state.fn != TrainerFn.FITTING:
-            return
         progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-        done_in_epoch = int(progress.get("current", {}).get("processed", 0))
-        mid_epoch = done_in_epoch > 0 and not progress.get("is_last_batch", True)
-        epoch = int(checkpoint.get("epoch", 0)) + 1
-        step = checkpoint.get("global_step", 0)
-        if not mid_epoch:
-            where = f"after epoch {epoch}" if done_in_epoch else f"at the start of epoch {epoch}"
-            pl_module.print(f"resuming {where} (global step {step}): the run continues exactly")
+        done = int(progress.get("current", {}).get("processed", 0))
+        mid_epoch = done > 0 and not progress.get("is_last_batch", True)
+        self._resumed = (
+            int(checkpoint.get("epoch", 0)) + 1,
+            done if mid_epoch else 0,
+            checkpoint.get("global_step"),
+        )
+
+    def _say_where_a_resume_starts(self, trainer: L.Trainer) -> None:
+        # A resume's checkpoint is still there; Lightning's learning-rate finder also restores one of
+        # its own (a temporary file, gone by now), which is no resume.
+        path = trainer.ckpt_path
+        if self._resumed is None or path is None or (is_local(path) and not Path(path).is_file()):
             return
-        pl_module.print(
+        epoch, done_in_epoch, step = self._resumed
+        if not done_in_epoch:
+            print(f"resuming at the start of epoch {epoch} (global step {step}): the run continues exactly")
+            return
+        print(
             f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step}). "
             f"It runs only its remaining batches, taken from the start of that epoch's shuffled order, "
             "so some samples of this one epoch repeat and as many are not seen (later epochs keep their "

@@ -13,8 +13,11 @@ short run, not a verdict. The finder sets the optimizer's rate directly, so it w
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 from typing import Literal
 
@@ -59,11 +62,23 @@ class LRRangeTest(LearningRateFinder):
                 "the learning-rate finder does not run with --trainer.fast_dev_run: drop it, and "
                 "shrink the test with --lr_find.num_training instead"
             )
-        self.lr_find(trainer, pl_module)
+        with quiet_progress():
+            self.lr_find(trainer, pl_module)
         folder = Path(trainer.log_dir or ".")  # every process asks: a broadcast under DDP
         if self.optimal_lr is not None and trainer.is_global_zero:
             report(self.optimal_lr.suggestion(), self.optimal_lr, self.settings, folder)
         trainer.should_stop = True  # a measurement, not a training run
+
+
+@contextmanager
+def quiet_progress() -> Iterator[None]:
+    """Lightning's finder draws its own progress bar on standard error; outside a terminal (a log
+    file, a pipe) that is noise, so there its output is dropped while the finder runs."""
+    if sys.stderr.isatty():
+        yield
+        return
+    with redirect_stderr(io.StringIO()):
+        yield
 
 
 def report(suggestion: float | None, finder: object, settings: Mapping[str, object], folder: Path) -> None:

@@ -32,6 +32,11 @@ class ProgressBar(TQDMProgressBar):
         if not sys.stderr.isatty():
             self.disable()
 
+    def enable(self) -> None:
+        # Lightning's learning-rate finder enables the bar when it is done: only in a terminal.
+        if sys.stderr.isatty():
+            super().enable()
+
     def on_train_epoch_start(self, trainer: L.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)
         self._images = 0
