@@ -51,7 +51,9 @@ def test_resume_from_a_path_continues_the_run_and_its_epoch_numbers(
 
     assert resumed.trainer.current_epoch == 3
     assert resumed.trainer.global_step == 12
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    out = capsys.readouterr().out
+    assert "resuming after epoch 1 (global step 4): the run continues exactly" in out
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert [line.split(" |")[0] for line in lines] == ["epoch 2/3", "epoch 3/3"]
 
 

@@ -42,7 +42,7 @@ class Interruption(Callback):
     def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
-        self._resumed: tuple[int, int, int | None] | None = None  # epoch, batches done in it, global step
+        self._resumed: tuple[int, int, bool, int | None] | None = None  # epoch, batches done, mid-epoch, step
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
@@ -110,11 +110,8 @@ class Interruption(Callback):
         progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
         done = int(progress.get("current", {}).get("processed", 0))
         mid_epoch = done > 0 and not progress.get("is_last_batch", True)
-        self._resumed = (
-            int(checkpoint.get("epoch", 0)) + 1,
-            done if mid_epoch else 0,
-            checkpoint.get("global_step"),
-        )
+        epoch = int(checkpoint.get("epoch", 0)) + 1
+        self._resumed = (epoch, done, mid_epoch, checkpoint.get("global_step"))
 
     def _say_where_a_resume_starts(self, trainer: L.Trainer) -> None:
         # A resume's checkpoint is still there; Lightning's learning-rate finder also restores one of
@@ -122,9 +119,10 @@ class Interruption(Callback):
         path = trainer.ckpt_path
         if self._resumed is None or path is None or (is_local(path) and not Path(path).is_file()):
             return
-        epoch, done_in_epoch, step = self._resumed
-        if not done_in_epoch:
-            print(f"resuming at the start of epoch {epoch} (global step {step}): the run continues exactly")
+        epoch, done_in_epoch, mid_epoch, step = self._resumed
+        if not mid_epoch:
+            where = f"after epoch {epoch}" if done_in_epoch else f"at the start of epoch {epoch}"
+            print(f"resuming {where} (global step {step}): the run continues exactly")
             return
         print(
             f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step}). "
