@@ -82,9 +82,7 @@ class ClassifierModule(L.LightningModule):
         if num_classes is not None:
             self.adopt_data(num_classes, class_names, input_shape)
 
-    def adopt_data(
-        self, num_classes: int, class_names: list[str] | None = None, input_shape: Any = None
-    ) -> None:
+    def adopt_data(self, num_classes: int, class_names: Any = None, input_shape: Any = None) -> None:
         """Size the head for ``num_classes``, check the network on ``input_shape`` (channels, height,
         width), build the metrics; ``hparams`` records the values, so the checkpoint knows them."""
         input_shape = fit_network(self.model, num_classes, class_names, input_shape)
@@ -103,16 +101,15 @@ class ClassifierModule(L.LightningModule):
         if datamodule is not None:  # recorded so that `predict` can prepare new images the same way
             self.hparams["data"] = describe_data(datamodule)
         data_classes = known_classes(datamodule)
-        if self.num_classes is None and data_classes is not None:
-            self.adopt_data(data_classes, datamodule.class_names, getattr(datamodule, "dims", None))
+        if self.num_classes is None and data_classes is not None:  # a user's data module may have no names
+            names = getattr(datamodule, "class_names", None)
+            self.adopt_data(data_classes, names, getattr(datamodule, "dims", None))
         check_data_fits(self.num_classes, self.hparams.get("input_shape"), datamodule)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse a checkpoint of another class count, image shape or architecture, before its weights
-        are copied."""
-        check_checkpoint_fits(
-            checkpoint, self.num_classes, self.hparams.get("input_shape"), self.state_dict()
-        )
+        """Refuse a checkpoint made for other data or another network, before its weights are copied."""
+        shape = self.hparams.get("input_shape")
+        check_checkpoint_fits(checkpoint, self.num_classes, shape, self.state_dict())
 
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)
