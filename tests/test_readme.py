@@ -1,4 +1,4 @@
-"""Every ``bash`` and ``python`` block of README.md runs, shrunk to a few batches.
+"""Every ``bash`` and ``python`` block of README.md and docs/*.md runs, shrunk to a few batches.
 
 The rules, so that what runs is the README's own command:
 
@@ -32,7 +32,7 @@ from lit_classifier import lr_find, plot_command
 from lit_classifier.cli import run
 
 REPO = Path(__file__).resolve().parents[1]
-README = REPO / "README.md"
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SKIP_MARK = re.compile(r"<!--\s*not-tested:\s*(.+?)\s*-->")
 LIMITS = [
     "--trainer.max_epochs=1",
@@ -53,6 +53,7 @@ class Block:
     line: int
     code: str
     skip_reason: str | None
+    document: str = "README.md"
 
 
 def readme_blocks(text: str) -> list[Block]:
@@ -117,28 +118,32 @@ def run_bash(code: str) -> None:
         RUNNERS[program](args)
 
 
-def run_python(code: str) -> None:
+def run_python(code: str, document: str) -> None:
     for pattern, replacement in PYTHON_SHRINK:
         code = pattern.sub(replacement, code)
-    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+    exec(compile(code, document, "exec"), {"__name__": "readme"})
 
 
-BLOCKS = readme_blocks(README.read_text())
+BLOCKS = [
+    Block(b.language, b.line, b.code, b.skip_reason, str(path.relative_to(REPO)))
+    for path in DOCUMENTS
+    for b in readme_blocks(path.read_text())
+]
 
 
 def test_readme_has_blocks_to_run() -> None:
-    assert sum(block.skip_reason is None for block in BLOCKS) >= 5
+    assert sum(block.skip_reason is None and block.document == "README.md" for block in BLOCKS) >= 5
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b.line}-{b.language}" for b in BLOCKS])
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.document}:{b.line}-{b.language}" for b in BLOCKS])
 def test_readme_block_runs(block: Block, tmp_path: Path) -> None:
     if block.skip_reason is not None:
-        pytest.skip(f"README.md line {block.line}: {block.skip_reason}")
+        pytest.skip(f"{block.document} line {block.line}: {block.skip_reason}")
     (tmp_path / "configs").symlink_to(REPO / "configs")
     if block.language == "bash":
         run_bash(block.code)
     else:
-        run_python(block.code)
+        run_python(block.code, block.document)
 
 
 def test_shell_commands_split_like_the_shell() -> None:

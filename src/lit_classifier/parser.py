@@ -4,7 +4,7 @@ Two jsonargparse behaviours surprise users of a command with defaults for its cl
 
 - When a value chooses another class (``--data MNISTDataModule`` over the default digits), the
   arguments of the class it replaces are carried over wherever the new class has an argument of the
-  same name, so MNIST would silently train with the digits' ``batch_size: 64`` and
+  same name, so MNIST would train, unannounced, with the digits' ``batch_size: 64`` and
   ``val_fraction: 0.15`` (and ``--model.optimizer torch.optim.AdamW`` with SGD's ``lr: 0.05``).
   The defaults here name the default classes only; their arguments are filled in for whichever
   class ends up chosen, after the command line and config files are read.

@@ -100,7 +100,7 @@ def fit_network(
 
 
 def check_logits(logits: torch.Tensor, num_classes: int | None) -> torch.Tensor:
-    """``logits``, if shaped (batch, ``num_classes``); a clear error instead of a silent 1000-way
+    """``logits``, if shaped (batch, ``num_classes``); a clear error instead of an unnoticed 1000-way
     softmax or a CUDA device-side assert. A shape check costs nothing: no device sync."""
     if logits.ndim != 2 or logits.shape[1] != num_classes:
         raise ValueError(
