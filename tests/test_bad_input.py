@@ -13,17 +13,9 @@ from typing import Any
 import pytest
 import torch
 
-from helpers import FAST, cli, run_dir
+from helpers import FAST, cli
 from lit_classifier import ClassifierModule, checkpoint_io
 from lit_classifier.checkpoint_io import CheckpointError
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        return folder / run_dir(cli("fit", *FAST, "--plots.enabled=false")) / "checkpoints" / "last.ckpt"
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str], *args: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from helpers import FAST, cli, run_dir
+from helpers import FAST, cli
 from lit_classifier import ClassifierModule, export, plot_command
 from lit_classifier.models import SmallCNN
 from lit_classifier.trust import UntrustedSpecError
@@ -49,15 +49,6 @@ SCHEDULER_PLANT = {
     "class_path": "torch.optim.lr_scheduler.LambdaLR",
     "init_args": {"lr_lambda": WRITES_A_FILE},
 }
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A genuine checkpoint of a short command-line run, to plant the payloads into."""
-    folder = tmp_path_factory.mktemp("trained")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(folder)
-        return folder / run_dir(cli("fit", *FAST, "--plots.enabled=false")) / "checkpoints" / "last.ckpt"
 
 
 def plant(

@@ -17,10 +17,8 @@ from helpers import cli
 ARGS = ["--trainer.limit_train_batches=5", "--trainer.limit_val_batches=2", "--plots.enabled=false"]
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_saves_a_checkpoint_that_resumes_the_run(
-    signum: signal.Signals, code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def fit_in_epoch_2() -> subprocess.Popen[str]:
+    """``lit-classifier fit`` of 200 epochs in a process of its own, once its epoch 2 has begun."""
     process = subprocess.Popen(
         [sys.executable, "-m", "lit_classifier", "fit", *ARGS, "--trainer.max_epochs=200"],
         stdout=subprocess.PIPE,
@@ -28,9 +26,17 @@ def test_signal_saves_a_checkpoint_that_resumes_the_run(
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    assert process.stdout is not None
+    assert any(line.startswith("epoch 1/200") for line in process.stdout)
+    return process
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_a_checkpoint_that_resumes_the_run(
+    signum: signal.Signals, code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process = fit_in_epoch_2()
     try:
-        assert process.stdout is not None
-        assert any(line.startswith("epoch 1/200") for line in process.stdout)  # epoch 2 has begun
         process.send_signal(signum)
         _, err = process.communicate(timeout=60)
     finally:
@@ -61,16 +67,8 @@ def test_handlers_are_put_back_after_fit() -> None:
 
 
 def test_a_second_ctrl_c_stops_at_once_with_the_sigint_exit_code() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lit_classifier", "fit", *ARGS, "--trainer.max_epochs=200"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = fit_in_epoch_2()
     try:
-        assert process.stdout is not None
-        assert any(line.startswith("epoch 1/200") for line in process.stdout)
         process.send_signal(signal.SIGINT)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)

@@ -73,12 +73,9 @@ def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ())
     """The network ``spec`` read from ``source``, checked against the allowlist (nothing is called)."""
     spec = checked_spec(spec, "network", source)
     class_path = spec["class_path"]
-    packages = (*NETWORK_PACKAGES, *trusted_modules)
-    if _within(class_path, packages):
-        target = _resolve_named(class_path, "network", source)
-        if inspect.isclass(target) and issubclass(target, nn.Module) and _within(target.__module__, packages):
-            return spec
-    elif _within(class_path, ("torchvision.models",)) and _is_torchvision_builder(class_path):
+    if is_allowed_class(class_path, nn.Module, (*NETWORK_PACKAGES, *trusted_modules), "network", source):
+        return spec
+    if _within(class_path, ("torchvision.models",)) and _is_torchvision_builder(class_path):
         return spec
     raise UntrustedSpecError(
         f"{source} names the network {class_path}, which is not on the list of networks a file may "
@@ -93,19 +90,22 @@ def trusted_data(spec: Any, source: str, trusted_modules: Sequence[str] = ()) ->
     spec = checked_spec(spec, "data module", source)
     class_path = spec["class_path"]
     packages = (*DATA_PACKAGES, *trusted_modules)
-    if _within(class_path, packages):
-        target = _resolve_named(class_path, "data module", source)
-        if (
-            inspect.isclass(target)
-            and issubclass(target, L.LightningDataModule)
-            and _within(target.__module__, packages)
-        ):
-            return spec
+    if is_allowed_class(class_path, L.LightningDataModule, packages, "data module", source):
+        return spec
     raise UntrustedSpecError(
         f"{source} names the data module {class_path}, which is not a data module of lit_classifier: "
         f"if you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}], or choose the data "
         "yourself with --data"
     )
+
+
+def is_allowed_class(class_path: str, base: type, packages: Sequence[str], what: str, source: str) -> bool:
+    """Whether ``class_path`` lies in ``packages`` (checked before importing anything) and names a
+    subclass of ``base`` defined there (not a function, nor a class imported from elsewhere)."""
+    if not _within(class_path, packages):
+        return False
+    target = _resolve_named(class_path, what, source)
+    return inspect.isclass(target) and issubclass(target, base) and _within(target.__module__, packages)
 
 
 def build(spec: Spec) -> Any:
