@@ -1,11 +1,8 @@
 """The ``lit-classifier`` command: LightningCLI with the digits data and the small CNN by default.
 
-One device (CPU or GPU, whichever is there)::
-
     lit-classifier fit                                   # 8 epochs of SmallCNN on digits
     lit-classifier fit --config configs/digits.yaml --trainer.max_epochs 3
-    lit-classifier test --ckpt_path runs/lightning_logs/version_0/checkpoints/last.ckpt
-    lit-classifier predict --ckpt_path runs/lightning_logs/version_0/checkpoints/last.ckpt
+    lit-classifier predict --ckpt_path last --data.predict_root new_photos/
 
 Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``), of a data module
 (``--data.*``), of the Trainer (``--trainer.*``) or of a callback (``--checkpoint.*``, ...);
