@@ -96,7 +96,7 @@ def _surest(part: Predictions, count: int) -> Predictions:
 
 
 def read_confusion(matrix_csv: Path) -> Tensor:
-    """The counts of ``val_confusion_matrix.csv`` (``class_report.py``): rows true, columns predicted."""
+    """The counts of ``val_confusion_matrix.csv`` (``callbacks/reports.py``): rows true, columns predicted."""
     with matrix_csv.open() as file:
         rows = list(csv.reader(file))[1:]
     return torch.tensor([[int(count) for count in row[1:]] for row in rows])
