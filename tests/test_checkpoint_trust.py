@@ -151,16 +151,16 @@ def test_python_loader_never_builds_the_scheduler(trained: Path) -> None:
 def test_a_trusted_module_lets_a_checkpoint_name_its_network(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "my_nets.py").write_text(
+    (tmp_path / "trusted_nets.py").write_text(
         "from lit_classifier.models import SmallCNN\n\nclass MyNet(SmallCNN):\n    pass\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    spec = {"class_path": "my_nets.MyNet", "init_args": {"num_classes": 10, "width": 32}}
+    spec = {"class_path": "trusted_nets.MyNet", "init_args": {"num_classes": 10, "width": 32}}
     planted = plant(trained, lambda h: h.update(model=spec))
 
-    with pytest.raises(UntrustedSpecError, match=r"--trusted_modules \[my_nets\]"):
+    with pytest.raises(UntrustedSpecError, match=r"--trusted_modules \[trusted_nets\]"):
         ClassifierModule.load_from_checkpoint(planted)
-    module = ClassifierModule.load_from_checkpoint(planted, trusted_modules=["my_nets"])
-    cli("validate", f"--ckpt_path={planted}", "--trusted_modules=[my_nets]", *FAST)
+    module = ClassifierModule.load_from_checkpoint(planted, trusted_modules=["trusted_nets"])
+    cli("validate", f"--ckpt_path={planted}", "--trusted_modules=[trusted_nets]", *FAST)
 
     assert type(module.model).__name__ == "MyNet"
