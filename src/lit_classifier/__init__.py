@@ -11,6 +11,7 @@ from lit_classifier.data import (
     FashionMNISTDataModule,
     ImageFolderDataModule,
     MNISTDataModule,
+    StreamingDataModule,
 )
 from lit_classifier.inference import Prediction, predict_images
 from lit_classifier.module import ClassifierModule
@@ -26,6 +27,7 @@ __all__ = [
     "ImageFolderDataModule",
     "MNISTDataModule",
     "Prediction",
+    "StreamingDataModule",
     "TrainingResult",
     "predict_images",
     "train_model",

@@ -114,11 +114,15 @@ class Interruption(Callback):
             where = f"after epoch {epoch}" if done_in_epoch else f"at the start of epoch {epoch}"
             pl_module.print(f"resuming {where} (global step {step}): the run continues exactly")
             return
+        done = f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step})."
+        if checkpoint["loops"]["fit_loop"].get("state_dict", {}).get("combined_loader"):
+            # A loader with state (litdata's) was saved by Lightning with its place in the epoch.
+            pl_module.print(f"{done} The training loader saved its place: the epoch goes on at its next sample")
+            return
         pl_module.print(
-            f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step}). "
-            f"It runs only its remaining batches, taken from the start of that epoch's shuffled order, "
-            "so some samples of this one epoch repeat and as many are not seen (later epochs keep their "
-            "usual order; an end-of-epoch checkpoint resumes exactly)."
+            f"{done} It runs only its remaining batches, taken from the start of that epoch's shuffled "
+            "order, so some samples of this one epoch repeat and as many are not seen (later epochs keep "
+            "their usual order; an end-of-epoch checkpoint resumes exactly)."
         )
 
 

@@ -139,10 +139,11 @@ class ImageFolderDataModule(EncodedImagesDataModule):
             train, val = self._hold_out(self._readable(list_images(self.root, self._class_names)))
             test = val
         evaluation = self.decoder(train=False)
+        val_set = ImageFiles(val, evaluation)
         return {
             "train": ImageFiles(train, self.decoder(train=True)),
-            "val": ImageFiles(val, evaluation),
-            "test": ImageFiles(test, evaluation),
+            "val": val_set,
+            "test": val_set if test is val else ImageFiles(test, evaluation),
         }
 
     def _hold_out(self, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
