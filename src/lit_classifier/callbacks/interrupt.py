@@ -117,7 +117,9 @@ class Interruption(Callback):
         done = f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step})."
         if checkpoint["loops"]["fit_loop"].get("state_dict", {}).get("combined_loader"):
             # A loader with state (litdata's) was saved by Lightning with its place in the epoch.
-            pl_module.print(f"{done} The training loader saved its place: the epoch goes on at its next sample")
+            pl_module.print(
+                f"{done} The training loader saved its place: the epoch goes on at the next sample"
+            )
             return
         pl_module.print(
             f"{done} It runs only its remaining batches, taken from the start of that epoch's shuffled "

@@ -118,7 +118,7 @@ def write_chunks(
 
 
 def read_info(input_dir: str, cache_dir: str | None = None) -> DataInfo:
-    """The ``DataInfo`` stored with the chunks under ``input_dir`` (``cache_dir``: where a remote copy goes)."""
+    """The ``DataInfo`` stored with the chunks under ``input_dir`` (``cache_dir``: for a remote copy)."""
     from litdata import StreamingDataset
 
     where = split_dir(input_dir, "info")

@@ -42,7 +42,8 @@ def decode(data: bytes, mode: str = "RGB", source: str = "an image") -> Tensor:
     try:
         with Image.open(io.BytesIO(data)) as header:  # reads the header; refuses a decompression bomb
             if header.format == "JPEG":
-                return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=READ_MODES[mode])
+                encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                return decode_jpeg(encoded, mode=READ_MODES[mode])
             pixels = np.array(header.convert(mode))  # writable: torch shares its memory
     # OSError: PIL's unidentified or truncated file; RuntimeError: decode_jpeg's; DecompressionBombError
     # is neither.

@@ -1,4 +1,4 @@
-"""Data that does not sit on the training machine: litdata's chunks, streamed from a folder or an object store.
+"""Data that is not on the training machine: litdata's chunks, streamed from a folder or an object store.
 
 Convert once (``lit-classifier-optimize``, see ``lit_classifier.data.optimize``), then train on any
 number of machines, each streaming only the chunks its processes read::
@@ -50,7 +50,7 @@ class DecodeSample:
 
 
 class StreamingDataModule(EncodedImagesDataModule):
-    """Chunks written by ``lit-classifier-optimize``, streamed with litdata (``pip install lit-classifier[stream]``).
+    """Chunks written by ``lit-classifier-optimize``, streamed with litdata (the ``stream`` extra).
 
     Args:
         input_dir: where the chunks are: a local folder, or an object-store URL (``s3://bucket/path``,
@@ -112,7 +112,9 @@ class StreamingDataModule(EncodedImagesDataModule):
             where = split_dir(self.input_dir, split)
             cache = split_dir(self.cache_dir, split) if self.cache_dir else None
             transform = DecodeSample(self.decoder(train), where)
-            return StreamingDataset(where, cache_dir=cache, shuffle=train, seed=self.seed, transform=transform)
+            return StreamingDataset(
+                where, cache_dir=cache, shuffle=train, seed=self.seed, transform=transform
+            )
 
         train, val = stream("train", train=True), stream("val", train=False)
         try:
@@ -139,4 +141,3 @@ class StreamingDataModule(EncodedImagesDataModule):
             persistent_workers=workers > 0,
             pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
         )
-
