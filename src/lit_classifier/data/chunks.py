@@ -124,8 +124,11 @@ def read_info(input_dir: str, cache_dir: str | None = None) -> DataInfo:
     where = split_dir(input_dir, "info")
     try:
         stored = StreamingDataset(where, cache_dir=split_dir(cache_dir, "info") if cache_dir else None)
-        fields = json.loads(stored[0]["info"])
-    except (OSError, ValueError, KeyError, IndexError) as error:
+        # Iterated, not indexed: iteration fetches whole chunks from any store (litdata's byte-range
+        # reads for indexing fail on its `local:` scheme). Called before the process group starts
+        # (as the command builds the data module), so this process alone reads the one sample.
+        fields = json.loads(next(iter(stored))["info"])
+    except (OSError, ValueError, KeyError, StopIteration) as error:
         raise ChunksError(
             f"no data info at {where} ({error}): convert the data first, e.g. lit-classifier-optimize "
             f"--data lit_classifier.ImageFolderDataModule --data.root photos --output_dir {input_dir}"

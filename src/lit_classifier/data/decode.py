@@ -5,12 +5,12 @@ decodes them here, one sample at a time in the loader's workers, so the cost per
 images per second a core delivers. What it does, and why each step is the fast one measured by
 ``benchmarks/decoding.py``:
 
-- JPEG goes through ``torchvision.io.decode_jpeg`` (libjpeg-turbo, as PIL, and pixel for pixel the
-  same result) straight into a tensor whose memory is channels-last; other formats through PIL.
-  PIL reads the header first either way: the format, and its pixel limit against decompression
-  bombs, before anything is decoded.
-- The crop is a view, copied once into a contiguous channels-last block, which torch's vectorised
-  uint8 antialiased resize takes (about twice as fast as the same resize on other layouts).
+- PIL decodes (libjpeg-turbo for JPEG, the library behind torchvision's ``decode_jpeg`` too, whose
+  image decoding torchvision 0.29 deprecates). PIL reads the header first: the format, and its
+  pixel limit against decompression bombs, before anything is decoded. Its pixels are copied once
+  into an array that torch shares: height x width x channels, which is channels-last memory.
+- The crop is a view, copied once into a contiguous channels-last block: the layout for which
+  torch has its vectorised uint8 antialiased resize.
 - Everything stays uint8: flipping and standardising happen per batch (``augment.BatchTransform``).
 
 Training crops follow torchvision's ``RandomResizedCrop`` (its own ``get_params``: the same
@@ -27,27 +27,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
-from torchvision.io import ImageReadMode, decode_jpeg
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
 from lit_classifier.data.images import ImageFolderError
-
-READ_MODES = {"RGB": ImageReadMode.RGB, "L": ImageReadMode.GRAY}
 
 
 def decode(data: bytes, mode: str = "RGB", source: str = "an image") -> Tensor:
     """The pixels of ``data`` as a (channels, height, width) uint8 tensor in ``mode`` ("RGB" or "L");
     an ``ImageFolderError`` naming ``source`` if they cannot be read."""
     try:
-        with Image.open(io.BytesIO(data)) as header:  # reads the header; refuses a decompression bomb
-            if header.format == "JPEG":
-                encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-                return decode_jpeg(encoded, mode=READ_MODES[mode])
-            pixels = np.array(header.convert(mode))  # writable: torch shares its memory
-    # OSError: PIL's unidentified or truncated file; RuntimeError: decode_jpeg's; DecompressionBombError
-    # is neither.
-    except (OSError, RuntimeError, ValueError, Image.DecompressionBombError) as error:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header; refuses a decompression bomb
+            pixels = np.array(image if image.mode == mode else image.convert(mode))
+    # OSError: an unidentified or truncated file; DecompressionBombError is no OSError.
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise ImageFolderError(f"cannot read image {source}: {error}") from error
     return torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
 

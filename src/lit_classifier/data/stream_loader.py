@@ -22,6 +22,7 @@ class EpochStreamingDataLoader(StreamingDataLoader):
     leaves the mode first (``tests/test_data_streaming.py`` resumes through here).
     """
 
+    restore: bool  # StreamingDataLoader's own: it is replaying a loaded state
     resumed = False  # the epoch that load_state_dict prepared has begun
 
     def __iter__(self) -> Iterator[Any]:
