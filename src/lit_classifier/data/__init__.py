@@ -5,6 +5,7 @@ from lit_classifier.data.chunks import ChunksError, DataInfo
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.folder import ImageFolderDataModule
+from lit_classifier.data.huggingface import HubDataUnavailable, HuggingFaceDataModule
 from lit_classifier.data.images import ImageFolderError, UnreadableImageWarning
 from lit_classifier.data.optimize import optimize_data
 from lit_classifier.data.predict import ImageTransform, PredictImages
@@ -29,6 +30,8 @@ __all__ = [
     "DigitsDataModule",
     "EncodedImagesDataModule",
     "FashionMNISTDataModule",
+    "HubDataUnavailable",
+    "HuggingFaceDataModule",
     "ImageFolderDataModule",
     "ImageFolderError",
     "ImageTransform",
