@@ -107,7 +107,8 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
         self.data_dir = data_dir
         self.image_column = image_column
         self.label_column = label_column
-        self.split_names = {"train": train_split, "val": val_split, "test": test_split}
+        self.train_split = train_split
+        self.split_names = {"val": val_split, "test": test_split}
         self.val_fraction = val_fraction
         self._channels = channels
         self.cache_dir = cache_dir
@@ -127,7 +128,7 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
         from datasets import ClassLabel, Image
 
         tables = self._load()
-        train_name = self.split_names["train"]
+        train_name = self.train_split
         if train_name not in tables:
             raise DataOptionError(f"{self.path} has no split {train_name!r}; it has {', '.join(tables)}")
         if not isinstance(tables[train_name].features.get(self.label_column), ClassLabel):
@@ -175,7 +176,7 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
             if local.is_dir() and any((local / f).exists() for f in ("dataset_dict.json", "state.json")):
                 loaded = datasets.load_from_disk(str(local))
             elif local.suffix in TABLE_FORMATS:
-                files = {"train": str(local)}
+                files = {self.train_split: str(local)}
                 loaded = datasets.load_dataset(
                     TABLE_FORMATS[local.suffix], data_files=files, cache_dir=self.cache_dir
                 )
@@ -191,5 +192,5 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
                 "as --data.path"
             ) from None
         if isinstance(loaded, datasets.Dataset):
-            return {self.split_names["train"]: loaded}
+            return {self.train_split: loaded}
         return dict(loaded)
