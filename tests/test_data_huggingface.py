@@ -1,4 +1,4 @@
-"""Hugging Face data sets in their real on-disk formats: save_to_disk folders, parquet, imagefolder; the hub offline."""
+"""Hugging Face data sets in their real on-disk formats (saved folders, parquet, imagefolder); the hub offline."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def test_a_saved_dataset_dict_trains_through_the_command_with_its_class_names(tm
 
     fit = cli(
         "fit", "--data=lit_classifier.HuggingFaceDataModule", "--data.path=fruit", "--data.image_column=img",
-        "--data.label_column=fine", "--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0", *FAST,
+        "--data.label_column=fine", "--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0",
+        *FAST,
     )  # fmt: skip
 
     data = fit.datamodule
