@@ -1,4 +1,4 @@
-"""Hugging Face data sets in their real on-disk formats (saved folders, parquet, imagefolder); the hub offline."""
+"""Hugging Face data sets in real on-disk formats (saved folders, parquet, imagefolder); the hub offline."""
 
 from __future__ import annotations
 
