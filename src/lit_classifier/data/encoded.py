@@ -67,6 +67,14 @@ class EncodedImagesDataModule(ClassificationDataModule):
         self.augment = augment
         self.mean = tuple(mean)
         self.std = tuple(std)
+        self._class_names: list[str] = []  # filled when the splits are read
+
+    @property
+    def class_names(self) -> list[str]:
+        """The names read with the splits, at ``setup``."""
+        if self._class_names:
+            return self._class_names
+        raise RuntimeError(f"{type(self).__name__} reads its class names in setup(): call it first")
 
     @property
     def channels(self) -> int:

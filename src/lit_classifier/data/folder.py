@@ -71,13 +71,11 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         root: the folder; either ``root/train`` and ``root/val`` (``root/test`` optional; otherwise
             test is val) or class folders directly in ``root``.
         val_fraction: share of the images held out for validation when there is no ``val`` folder.
-        image_size: side of the square the network sees.
-        resize: evaluation images are resized so their shorter side is this, then centre-cropped to
-            ``image_size``; ``None``: ``image_size / 0.875`` (224 from 256, the ImageNet convention).
-        augment: training images get a random resized crop and a horizontal flip; otherwise they
-            are prepared as evaluation images.
-        mean: per-channel mean for normalisation (default: ImageNet's, for pretrained networks).
-        std: per-channel standard deviation for normalisation (default: ImageNet's).
+        image_size: side of the square the network sees (see ``EncodedImagesDataModule``).
+        resize: shorter side of evaluation images before their centre crop; ``None``: image_size / 0.875.
+        augment: random resized crops and flips for training images.
+        mean: per-channel mean of the standardisation (ImageNet's by default, for pretrained networks).
+        std: per-channel standard deviation of the standardisation (ImageNet's by default).
         verify: check every image at setup to find unreadable ones (see the module docstring).
         batch_size: see ``ClassificationDataModule``; 32 here, for images of 224 pixels.
         **kwargs: the other options of ``ClassificationDataModule`` (``strict``, ``seed``, ...).
@@ -110,13 +108,6 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         self.root = Path(root).expanduser().resolve()  # absolute paths in messages
         self.val_fraction = val_fraction
         self.verify = verify
-        self._class_names: list[str] = []
-
-    @property
-    def class_names(self) -> list[str]:
-        if not self._class_names:
-            raise RuntimeError(f"ImageFolderDataModule reads its class names from {self.root} in setup()")
-        return self._class_names
 
     def load_splits(self) -> Mapping[str, Dataset]:
         if not self.root.is_dir():

@@ -39,17 +39,15 @@ class EncodedRows(Dataset):
     """Rows of a ``datasets.Dataset`` whose image column holds encoded bytes (or a file path)."""
 
     def __init__(self, rows: Any, image_column: str, label_column: str, decoder: Decoder) -> None:
-        self.rows = rows
-        self.image_column = image_column
-        self.label_column = label_column
-        self.decoder = decoder
+        self.rows, self.decoder = rows, decoder
+        self.image_column, self.label_column = image_column, label_column
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        data, label = self.encoded(index)
-        return self.decoder(data, f"row {index} of {self.image_column}"), label
+        image, label = self.encoded(index)  # decoded here, in the loader's worker
+        return self.decoder(image, f"row {index} of {self.image_column}"), label
 
     def encoded(self, index: int) -> tuple[bytes, int]:
         """The image's stored bytes and its label (what a conversion to streaming chunks keeps)."""
@@ -102,27 +100,17 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
         check_fraction("val_fraction", val_fraction)
         if channels not in (1, 3):
             raise DataOptionError(f"channels must be 1 or 3, got {channels}")
-        self.path = path
-        self.name = name
-        self.data_dir = data_dir
-        self.image_column = image_column
-        self.label_column = label_column
+        self.path, self.name, self.data_dir = path, name, data_dir
+        self.image_column, self.label_column = image_column, label_column
         self.train_split = train_split
         self.split_names = {"val": val_split, "test": test_split}
         self.val_fraction = val_fraction
         self._channels = channels
         self.cache_dir = cache_dir
-        self._class_names: list[str] = []
 
     @property
     def channels(self) -> int:
         return self._channels
-
-    @property
-    def class_names(self) -> list[str]:
-        if not self._class_names:
-            raise RuntimeError(f"HuggingFaceDataModule reads its class names from {self.path} in setup()")
-        return self._class_names
 
     def load_splits(self) -> Mapping[str, Dataset]:
         from datasets import ClassLabel, Image
