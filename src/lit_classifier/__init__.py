@@ -9,8 +9,10 @@ from lit_classifier.data import (
     ClassificationDataModule,
     DigitsDataModule,
     FashionMNISTDataModule,
+    HuggingFaceDataModule,
     ImageFolderDataModule,
     MNISTDataModule,
+    StreamingDataModule,
 )
 from lit_classifier.inference import Prediction, predict_images
 from lit_classifier.module import ClassifierModule
@@ -23,9 +25,11 @@ __all__ = [
     "ClassifierModule",
     "DigitsDataModule",
     "FashionMNISTDataModule",
+    "HuggingFaceDataModule",
     "ImageFolderDataModule",
     "MNISTDataModule",
     "Prediction",
+    "StreamingDataModule",
     "TrainingResult",
     "predict_images",
     "train_model",

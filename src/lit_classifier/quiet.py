@@ -22,6 +22,8 @@ EXPECTED_WARNINGS = (
     r"The dirpath has changed from",
     r".*isinstance\(treespec, LeafSpec\)",
     r"LightningCLI's args parameter is intended to run from within Python",
+    # litdata's loader gives each process and worker its own share, and the length of that share.
+    r"Your `IterableDataset` has `__len__` defined",
 )
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 

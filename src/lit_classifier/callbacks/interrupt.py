@@ -42,7 +42,8 @@ class Interruption(Callback):
     def __init__(self) -> None:
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
-        self._resumed: tuple[int, int, bool, int | None] | None = None  # epoch, batches done, mid-epoch, step
+        # epoch, batches done, mid-epoch, global step, whether the loader saved its place
+        self._resumed: tuple[int, int, bool, int | None, bool] | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
@@ -111,7 +112,10 @@ class Interruption(Callback):
         done = int(progress.get("current", {}).get("processed", 0))
         mid_epoch = done > 0 and not progress.get("is_last_batch", True)
         epoch = int(checkpoint.get("epoch", 0)) + 1
-        self._resumed = (epoch, done, mid_epoch, checkpoint.get("global_step"))
+        stateful_loader = bool(
+            checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader")
+        )
+        self._resumed = (epoch, done, mid_epoch, checkpoint.get("global_step"), stateful_loader)
 
     def _say_where_a_resume_starts(self, trainer: L.Trainer) -> None:
         # A resume's checkpoint is still there; Lightning's learning-rate finder also restores one of
@@ -119,16 +123,19 @@ class Interruption(Callback):
         path = trainer.ckpt_path
         if self._resumed is None or path is None or (is_local(path) and not Path(path).is_file()):
             return
-        epoch, done_in_epoch, mid_epoch, step = self._resumed
+        epoch, done_in_epoch, mid_epoch, step, stateful_loader = self._resumed
         if not mid_epoch:
             where = f"after epoch {epoch}" if done_in_epoch else f"at the start of epoch {epoch}"
             print(f"resuming {where} (global step {step}): the run continues exactly")
             return
+        done = f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step})."
+        if stateful_loader:  # litdata's loader was saved by Lightning with its place in the epoch
+            print(f"{done} The training loader saved its place: the epoch goes on at the next sample")
+            return
         print(
-            f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step}). "
-            f"It runs only its remaining batches, taken from the start of that epoch's shuffled order, "
-            "so some samples of this one epoch repeat and as many are not seen (later epochs keep their "
-            "usual order; an end-of-epoch checkpoint resumes exactly)."
+            f"{done} It runs only its remaining batches, taken from the start of that epoch's shuffled "
+            "order, so some samples of this one epoch repeat and as many are not seen (later epochs keep "
+            "their usual order; an end-of-epoch checkpoint resumes exactly)."
         )
 
 

@@ -13,6 +13,10 @@ oversized file is found there: skipped and reported once by default, or an error
 ``strict``. That costs one read of the folder per run; for folders too large for that,
 ``verify: false`` skips the check, and a bad file then fails when it is loaded, naming its path. An
 empty folder, or a class folder with no images, is an error at ``setup``.
+
+Images are decoded one by one in the loader's workers (``lit_classifier.data.decode``: libjpeg-turbo
+into uint8 tensors, cropped and resized there; ``benchmarks/decoding.py`` measures it against
+torchvision's ``ImageFolder`` with the usual transforms).
 """
 
 from __future__ import annotations
@@ -20,64 +24,62 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
-from torchvision.transforms import v2
 
-from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.images import ImageFolderError, image_files, read_image, readable
-from lit_classifier.data.options import DataOptionError, check_fraction
-from lit_classifier.data.predict import ImageTransform
+from lit_classifier.data.encoded import IMAGENET_MEAN, IMAGENET_STD, Decoder, EncodedImagesDataModule
+from lit_classifier.data.images import ImageFolderError, image_files, readable
+from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices
 
 log = logging.getLogger(__name__)
-
-# ImageNet statistics: what torchvision's and timm's pretrained networks were trained with.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Sample = tuple[Path, int]
 
 
 class ImageFiles(Dataset):
-    """(path, label) pairs, decoded to RGB and brought to the network's size when indexed: uint8
+    """(path, label) pairs, decoded and brought to the network's size when indexed (``decode``): uint8
     pixels, which the loader's ``BatchTransform`` flips (when training) and standardises per batch."""
 
-    def __init__(self, samples: list[Sample], geometry: v2.Transform) -> None:
+    def __init__(self, samples: list[Sample], decoder: Decoder) -> None:
         self.samples = samples
-        self.geometry = geometry
+        self.decoder = decoder
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        data, label = self.encoded(index)
+        return self.decoder(data, str(self.samples[index][0])), label
+
+    def encoded(self, index: int) -> tuple[bytes, int]:
+        """The file's bytes as stored, and its label (what a conversion to streaming chunks keeps)."""
         path, label = self.samples[index]
-        return self.geometry(read_image(path).convert("RGB")), label
+        try:
+            return path.read_bytes(), label
+        except OSError as error:
+            raise ImageFolderError(f"cannot read image {path}: {error}") from error
 
 
-class ImageFolderDataModule(ClassificationDataModule):
+class ImageFolderDataModule(EncodedImagesDataModule):
     """Images in class folders: split, decoded, resized, cropped and normalised.
 
     Args:
         root: the folder; either ``root/train`` and ``root/val`` (``root/test`` optional; otherwise
             test is val) or class folders directly in ``root``.
         val_fraction: share of the images held out for validation when there is no ``val`` folder.
-        image_size: side of the square the network sees.
-        resize: evaluation images are resized so their shorter side is this, then centre-cropped to
-            ``image_size``; ``None``: ``image_size / 0.875`` (224 from 256, the ImageNet convention).
-        augment: training images get a random resized crop and a horizontal flip; otherwise they
-            are prepared as evaluation images.
-        mean: per-channel mean for normalisation (default: ImageNet's, for pretrained networks).
-        std: per-channel standard deviation for normalisation (default: ImageNet's).
+        image_size: side of the square the network sees (see ``EncodedImagesDataModule``).
+        resize: shorter side of evaluation images before their centre crop; ``None``: image_size / 0.875.
+        augment: random resized crops and flips for training images.
+        mean: per-channel mean of the standardisation (ImageNet's by default, for pretrained networks).
+        std: per-channel standard deviation of the standardisation (ImageNet's by default).
         verify: check every image at setup to find unreadable ones (see the module docstring).
         batch_size: see ``ClassificationDataModule``; 32 here, for images of 224 pixels.
         **kwargs: the other options of ``ClassificationDataModule`` (``strict``, ``seed``, ...).
     """
-
-    reads_files: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -93,38 +95,19 @@ class ImageFolderDataModule(ClassificationDataModule):
         batch_size: int = 32,
         **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, **kwargs)
+        super().__init__(
+            image_size=image_size,
+            resize=resize,
+            augment=augment,
+            mean=mean,
+            std=std,
+            batch_size=batch_size,
+            **kwargs,
+        )
         check_fraction("val_fraction", val_fraction)
-        if image_size < 1 or (resize is not None and resize < image_size):
-            raise DataOptionError(
-                f"need 1 <= image_size <= resize, got image_size={image_size}, resize={resize}"
-            )
         self.root = Path(root).expanduser().resolve()  # absolute paths in messages
         self.val_fraction = val_fraction
-        self.image_size = image_size
-        self.resize = resize if resize is not None else round(image_size / 0.875)
-        self.augment = augment
-        self.mean = tuple(mean)
-        self.std = tuple(std)
         self.verify = verify
-        self._class_names: list[str] = []
-
-    @property
-    def class_names(self) -> list[str]:
-        if not self._class_names:
-            raise RuntimeError(f"ImageFolderDataModule reads its class names from {self.root} in setup()")
-        return self._class_names
-
-    @property
-    def dims(self) -> tuple[int, int, int]:
-        return (3, self.image_size, self.image_size)
-
-    @property
-    def flips(self) -> bool:
-        return self.flip or self.augment  # augment's flip is the batched one every module uses
-
-    def image_transform(self) -> ImageTransform:
-        return ImageTransform("RGB", 3, self.resize, (self.image_size, self.image_size), self.mean, self.std)
 
     def load_splits(self) -> Mapping[str, Dataset]:
         if not self.root.is_dir():
@@ -146,16 +129,13 @@ class ImageFolderDataModule(ClassificationDataModule):
             self._class_names = class_folders(self.root)
             train, val = self._hold_out(self._readable(list_images(self.root, self._class_names)))
             test = val
-        evaluation = self.image_transform().geometry
+        evaluation = self.decoder(train=False)
+        val_set = ImageFiles(val, evaluation)
         return {
-            "train": ImageFiles(train, self._training_geometry() if self.augment else evaluation),
-            "val": ImageFiles(val, evaluation),
-            "test": ImageFiles(test, evaluation),
+            "train": ImageFiles(train, self.decoder(train=True)),
+            "val": val_set,
+            "test": val_set if test is val else ImageFiles(test, evaluation),
         }
-
-    def _training_geometry(self) -> v2.Transform:
-        crop = v2.RandomResizedCrop(self.image_size, scale=(0.35, 1.0), antialias=True)
-        return v2.Compose([v2.ToImage(), crop])
 
     def _hold_out(self, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
         rest, held_out = random_split_indices(len(samples), (self.val_fraction,), seed=self.seed)

@@ -1,0 +1,141 @@
+"""Splits written as litdata's optimized chunks, and read back: what ``StreamingDataModule`` streams.
+
+A converted data set is a folder (local, or a URL of an object store such as ``s3://bucket/set``)
+holding one litdata data set per split and one for what the model must know about the data::
+
+    <output>/train/   index.json + chunk-*.bin: {"image": encoded bytes, "label": int} per sample
+    <output>/val/
+    <output>/test/    only when the source has a test split of its own
+    <output>/info/    one sample: class names, image shape (C, H, W), per-channel mean and std
+
+Everything is written by ``litdata.optimize`` and read by ``litdata.StreamingDataset``, so every
+storage that litdata reaches (local disks, S3, GCS, Azure, ...) holds the info beside the images,
+with no storage client of our own. Images are kept encoded: the files' own bytes for image folders
+and Hugging Face sets (no re-encoding, no loss), PNG for sets held as tensors (lossless).
+litdata is imported here, inside the functions, so that the package's default path never does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from lit_classifier.errors import InputError
+
+SPLITS = ("train", "val", "test")
+
+
+class ChunksError(InputError, ValueError):
+    """Chunks that are missing, or a source whose splits cannot be written as encoded images."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model trained on the chunks must know: stored beside them, in ``<output>/info``."""
+
+    class_names: list[str]
+    shape: tuple[int, int, int]  # (channels, height, width) that the source data module gave the network
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def split_dir(root: str, split: str) -> str:
+    """``root/split`` for a local folder and for a URL alike."""
+    return f"{root.rstrip('/')}/{split}"
+
+
+def encoded_sample(dataset: Dataset, index: int) -> tuple[bytes, int]:
+    """Sample ``index`` of a split as (encoded image bytes, label): the split's own ``encoded`` (image
+    files and Hugging Face sets keep their bytes), or PNG from a split of image tensors."""
+    encoded = getattr(dataset, "encoded", None)
+    if encoded is not None:
+        return encoded(index)
+    images = getattr(dataset, "images", None)
+    if not isinstance(images, Tensor):
+        raise ChunksError(
+            f"{type(dataset).__name__} holds neither image files nor image tensors: it cannot be written "
+            "as encoded images"
+        )
+    pixels = images[index]
+    if pixels.is_floating_point():  # stored as [0, 1]
+        pixels = (pixels * 255).round()
+    array = pixels.clamp(0, 255).byte().permute(1, 2, 0).squeeze(2).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue(), int(dataset[index][1])
+
+
+class EncodeSample:
+    """``litdata.optimize``'s function: an index of ``dataset`` to the sample stored in the chunks."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __call__(self, index: int) -> dict[str, Any]:
+        image, label = encoded_sample(self.dataset, index)
+        return {"image": image, "label": label}
+
+
+class InfoSample:
+    """``litdata.optimize``'s function for ``<output>/info``: its one sample, as JSON text."""
+
+    def __init__(self, info: DataInfo) -> None:
+        self.text = json.dumps(asdict(info))
+
+    def __call__(self, index: int) -> dict[str, str]:
+        return {"info": self.text}
+
+
+def write_chunks(
+    splits: dict[str, Dataset], info: DataInfo, output_dir: str, num_workers: int, chunk_bytes: str
+) -> None:
+    """Write each split to ``output_dir/<split>`` and ``info`` to ``output_dir/info`` (overwriting)."""
+    from litdata import optimize
+
+    # Fork where there is fork: the workers need no fresh interpreter (nothing here holds a GPU or a
+    # thread pool), and spawning one re-imports torch for seconds per worker.
+    fork = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    options = {"mode": "overwrite", "verbose": False, "start_method": fork}
+    for split, dataset in splits.items():
+        inputs = list(range(len(dataset)))  # type: ignore[arg-type]
+        workers = max(1, min(num_workers, len(inputs)))
+        optimize(
+            EncodeSample(dataset),
+            inputs,
+            split_dir(output_dir, split),
+            num_workers=workers,
+            chunk_bytes=chunk_bytes,
+            **options,
+        )
+    optimize(InfoSample(info), [0], split_dir(output_dir, "info"), num_workers=1, chunk_size=1, **options)
+
+
+def read_info(input_dir: str, cache_dir: str | None = None) -> DataInfo:
+    """The ``DataInfo`` stored with the chunks under ``input_dir`` (``cache_dir``: for a remote copy)."""
+    from litdata import StreamingDataset
+
+    where = split_dir(input_dir, "info")
+    try:
+        stored = StreamingDataset(where, cache_dir=split_dir(cache_dir, "info") if cache_dir else None)
+        # Iterated, not indexed: iteration fetches whole chunks from any store (litdata's byte-range
+        # reads for indexing fail on its `local:` scheme). Called before the process group starts
+        # (as the command builds the data module), so this process alone reads the one sample.
+        fields = json.loads(next(iter(stored))["info"])
+    except (OSError, ValueError, KeyError, StopIteration) as error:
+        raise ChunksError(
+            f"no data info at {where} ({error}): convert the data first, e.g. lit-classifier-optimize "
+            f"--data lit_classifier.ImageFolderDataModule --data.root photos --output_dir {input_dir}"
+        ) from None
+    return DataInfo(
+        class_names=[str(name) for name in fields["class_names"]],
+        shape=(int(fields["shape"][0]), int(fields["shape"][1]), int(fields["shape"][2])),
+        mean=tuple(float(v) for v in fields["mean"]),
+        std=tuple(float(v) for v in fields["std"]),
+    )

@@ -1,0 +1,184 @@
+"""Hugging Face data sets (``datasets``): a hub name, a ``save_to_disk`` folder, parquet or arrow files.
+
+    lit-classifier fit --data lit_classifier.HuggingFaceDataModule --data.path cifar10 \\
+        --data.image_column img --data.image_size 32
+    lit-classifier fit --data lit_classifier.HuggingFaceDataModule --data.path imagefolder \\
+        --data.data_dir photos
+
+``datasets`` reads and caches the data (``pip install lit-classifier[hf]``; imported only here,
+when the splits are read). The images stay encoded in the Arrow tables (the image column is read
+with ``decode=False``) and are decoded one by one in the loader's workers, as image folders are
+(``encoded.EncodedImagesDataModule``). Class names come from the label column's ``ClassLabel``
+feature (a column of other values is class-encoded first, its values sorted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
+from lit_classifier.data.labels import check_labels
+from lit_classifier.data.options import DataOptionError, check_fraction
+from lit_classifier.data.splits import random_split_indices
+from lit_classifier.errors import InputError
+
+TABLE_FORMATS = {".parquet": "parquet", ".arrow": "arrow"}
+
+
+class HubDataUnavailable(InputError, ConnectionError):
+    """A Hugging Face data set that cannot be loaded: not cached here and no network, or no such set."""
+
+
+class EncodedRows(Dataset):
+    """Rows of a ``datasets.Dataset`` whose image column holds encoded bytes (or a file path)."""
+
+    def __init__(self, rows: Any, image_column: str, label_column: str, decoder: Decoder) -> None:
+        self.rows, self.decoder = rows, decoder
+        self.image_column, self.label_column = image_column, label_column
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        image, label = self.encoded(index)  # decoded here, in the loader's worker
+        return self.decoder(image, f"row {index} of {self.image_column}"), label
+
+    def encoded(self, index: int) -> tuple[bytes, int]:
+        """The image's stored bytes and its label (what a conversion to streaming chunks keeps)."""
+        row = self.rows[index]
+        image = row[self.image_column]
+        data = image["bytes"] if image["bytes"] is not None else Path(image["path"]).read_bytes()
+        return data, int(row[self.label_column])
+
+
+class HuggingFaceDataModule(EncodedImagesDataModule):
+    """An image classification set read by Hugging Face ``datasets``.
+
+    Args:
+        path: a hub name (``cifar10``, ``user/set``), a folder written by ``save_to_disk``, a
+            ``.parquet`` or ``.arrow`` file (or a glob of them), or a builder such as ``imagefolder``.
+        name: the hub set's configuration, if it has several.
+        data_dir: the files of a builder (``imagefolder``: the folder of class folders).
+        image_column: the column of images.
+        label_column: the column of labels (a ``ClassLabel`` gives the class names).
+        train_split: the split to train on.
+        val_split: the split to validate on; ``None`` or absent: ``val_fraction`` of the training
+            split, held out with the seed.
+        test_split: the split to test on; ``None`` or absent: the validation split.
+        val_fraction: share of the training split held out when there is no validation split.
+        channels: 3 (colour) or 1 (gray): what every image is converted to.
+        cache_dir: where ``datasets`` keeps downloads and Arrow files (``None``: its default).
+        image_size: side of the square the network sees.
+        **kwargs: the other options of ``EncodedImagesDataModule`` (``resize``, ``augment``, ``mean``,
+            ``std``, ``batch_size``, ``seed``, ...).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        name: str | None = None,
+        data_dir: str | None = None,
+        image_column: str = "image",
+        label_column: str = "label",
+        train_split: str = "train",
+        val_split: str | None = "validation",
+        test_split: str | None = "test",
+        val_fraction: float = 0.1,
+        channels: int = 3,
+        cache_dir: str | None = None,
+        image_size: int = 224,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(image_size=image_size, **kwargs)
+        check_fraction("val_fraction", val_fraction)
+        if channels not in (1, 3):
+            raise DataOptionError(f"channels must be 1 or 3, got {channels}")
+        self.path, self.name, self.data_dir = path, name, data_dir
+        self.image_column, self.label_column = image_column, label_column
+        self.train_split = train_split
+        self.split_names = {"val": val_split, "test": test_split}
+        self.val_fraction = val_fraction
+        self._channels = channels
+        self.cache_dir = cache_dir
+
+    @property
+    def channels(self) -> int:
+        return self._channels
+
+    def load_splits(self) -> Mapping[str, Dataset]:
+        from datasets import ClassLabel, Image
+
+        tables = self._load()
+        train_name = self.train_split
+        if train_name not in tables:
+            raise DataOptionError(f"{self.path} has no split {train_name!r}; it has {', '.join(tables)}")
+        if not isinstance(tables[train_name].features.get(self.label_column), ClassLabel):
+            tables = {split: table.class_encode_column(self.label_column) for split, table in tables.items()}
+        for split, table in tables.items():
+            missing = {self.image_column, self.label_column} - set(table.column_names)
+            if missing:
+                raise DataOptionError(
+                    f"the {split} split of {self.path} has no column {', '.join(sorted(missing))}; its "
+                    f"columns: {', '.join(table.column_names)} (set image_column and label_column)"
+                )
+        columns = [self.image_column, self.label_column]
+        rows = {
+            split: table.select_columns(columns).cast_column(self.image_column, Image(decode=False))
+            for split, table in tables.items()
+        }
+        self._class_names = [str(n) for n in rows[train_name].features[self.label_column].names]
+        train = rows[train_name]
+        val = rows.get(self.split_names["val"] or "")
+        if val is None:
+            rest, held_out = random_split_indices(len(train), (self.val_fraction,), seed=self.seed)
+            train, val = train.select(rest.tolist()), train.select(held_out.tolist())
+        test = rows.get(self.split_names["test"] or "", val)
+        splits = {"train": train, "val": val, "test": test}
+        for split, table in splits.items():
+            labels = torch.as_tensor(table[self.label_column], dtype=torch.long)
+            check_labels(labels, self.num_classes, f"the {split} split of {self.path}")
+        evaluation = self.decoder(train=False)
+        return {
+            split: EncodedRows(
+                table,
+                self.image_column,
+                self.label_column,
+                self.decoder(True) if split == "train" else evaluation,
+            )
+            for split, table in splits.items()
+        }
+
+    def _load(self) -> dict[str, Any]:
+        """Every split of the set, by name: ``datasets`` reads a saved folder, tables, or a hub set."""
+        import datasets
+
+        local = Path(self.path).expanduser()
+        try:
+            if local.is_dir() and any((local / f).exists() for f in ("dataset_dict.json", "state.json")):
+                loaded = datasets.load_from_disk(str(local))
+            elif local.suffix in TABLE_FORMATS:
+                files = {self.train_split: str(local)}
+                loaded = datasets.load_dataset(
+                    TABLE_FORMATS[local.suffix], data_files=files, cache_dir=self.cache_dir
+                )
+            else:
+                loaded = datasets.load_dataset(
+                    self.path, self.name, data_dir=self.data_dir, cache_dir=self.cache_dir
+                )
+        except (ConnectionError, OSError) as error:  # offline, no such set, unreadable files
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise HubDataUnavailable(
+                f"cannot load the Hugging Face data set {self.path!r} ({reason}): with no network, run once "
+                "where there is one (datasets caches it), or save_to_disk() it there and pass that folder "
+                "as --data.path"
+            ) from None
+        if isinstance(loaded, datasets.Dataset):
+            return {self.train_split: loaded}
+        return dict(loaded)

@@ -1,0 +1,143 @@
+"""Data that is not on the training machine: litdata's chunks, streamed from a folder or an object store.
+
+Convert once (``lit-classifier-optimize``, see ``lit_classifier.data.optimize``), then train on any
+number of machines, each streaming only the chunks its processes read::
+
+    lit-classifier-optimize --data lit_classifier.ImageFolderDataModule --data.root photos \\
+        --output_dir s3://my-bucket/photos
+    lit-classifier fit --data lit_classifier.StreamingDataModule --data.input_dir s3://my-bucket/photos \\
+        --config configs/trainer/ddp.yaml --config configs/trainer/multinode.yaml
+
+Class names, the image shape and the statistics come from the data (``chunks.DataInfo``). Samples
+are decoded and augmented as image folders do (``encoded.EncodedImagesDataModule``).
+
+What litdata's ``StreamingDataset`` and ``StreamingDataLoader`` guarantee, and this module relies on:
+
+- every process of every node reads its own share of the chunks, found from the process group
+  (which Lightning has started before ``setup``); with DataLoader workers, each worker its share
+  of that. Shares are disjoint. Training takes the same number of full batches on every process
+  (so no process waits on a collective another never reaches), which leaves out fewer than
+  processes x ``batch_size`` samples per epoch, other ones each epoch; evaluation reads every
+  sample exactly once, so processes may run different numbers of batches (see ``sampling``);
+- training order: chunks and the samples within them shuffled by (``seed``, epoch), the same on
+  every machine and again on a restart;
+- the training loader's state (epoch, samples yielded) is saved in every checkpoint by Lightning,
+  and a run resumed from a mid-epoch checkpoint continues at the next sample of that epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from lit_classifier.data.augment import CollateBatch
+from lit_classifier.data.chunks import read_info, split_dir
+from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
+
+
+class DecodeSample:
+    """``StreamingDataset``'s transform: a stored sample to (uint8 pixels at the network's size, label)."""
+
+    def __init__(self, decoder: Decoder, where: str) -> None:
+        self.decoder = decoder
+        self.where = where
+
+    def __call__(self, sample: dict[str, Any]) -> tuple[Tensor, int]:
+        return self.decoder(sample["image"], f"a sample of {self.where}"), int(sample["label"])
+
+
+class StreamingDataModule(EncodedImagesDataModule):
+    """Chunks written by ``lit-classifier-optimize``, streamed with litdata (the ``stream`` extra).
+
+    Args:
+        input_dir: where the chunks are: a local folder, or an object-store URL (``s3://bucket/path``,
+            ``gs://...``, anything litdata reads); it holds ``train``, ``val``, ``info`` and
+            optionally ``test`` (otherwise test is val).
+        cache_dir: where this machine keeps the chunks it streams from an object store (``None``:
+            litdata's default); local folders are read in place.
+        image_size: side of the square the network sees; ``None``: the side of the stored shape.
+        resize: evaluation images are resized so their shorter side is this, then centre-cropped to
+            ``image_size``; ``None``: ``image_size / 0.875``.
+        augment: training images get a random resized crop and a horizontal flip; otherwise they
+            are prepared as evaluation images.
+        mean: per-channel mean for normalisation; ``None``: the one stored with the data.
+        std: per-channel standard deviation for normalisation; ``None``: the one stored with the data.
+        batch_size: see ``ClassificationDataModule``; 32 here, for images of 224 pixels.
+        **kwargs: the other options of ``ClassificationDataModule`` (``seed``, ``num_workers``, ...).
+    """
+
+    def __init__(
+        self,
+        input_dir: str,
+        *,
+        cache_dir: str | None = None,
+        image_size: int | None = None,
+        resize: int | None = None,
+        augment: bool = True,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
+        batch_size: int = 32,
+        **kwargs: Any,
+    ) -> None:
+        # The info is one small sample: read here, so that the class names, the shape and the
+        # statistics are known before setup, as `predict` on new images needs them.
+        self.info = read_info(input_dir, cache_dir)
+        super().__init__(
+            image_size=image_size if image_size is not None else self.info.shape[-1],
+            resize=resize,
+            augment=augment,
+            mean=mean if mean is not None else self.info.mean,
+            std=std if std is not None else self.info.std,
+            batch_size=batch_size,
+            **kwargs,
+        )
+        self.input_dir = input_dir
+        self.cache_dir = cache_dir
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info.class_names
+
+    @property
+    def channels(self) -> int:
+        return self.info.shape[0]
+
+    def load_splits(self) -> Mapping[str, Dataset]:
+        from litdata import StreamingDataset
+
+        def stream(split: str, train: bool) -> StreamingDataset:
+            where = split_dir(self.input_dir, split)
+            cache = split_dir(self.cache_dir, split) if self.cache_dir else None
+            transform = DecodeSample(self.decoder(train), where)
+            return StreamingDataset(
+                where, cache_dir=cache, shuffle=train, seed=self.seed, transform=transform
+            )
+
+        train, val = stream("train", train=True), stream("val", train=False)
+        try:
+            test = stream("test", train=False)
+        except (OSError, ValueError):  # no test split of its own: litdata finds no index there
+            test = val
+        return {"train": train, "val": val, "test": test}
+
+    def _loader(self, split: str) -> Iterable:
+        """litdata's loader, which splits the chunks between processes and workers and keeps its
+        place for a resume; new images (``predict_root``) load as every module's do."""
+        if split == "predict" and self.predict_root is not None:
+            return super()._loader(split)
+        from lit_classifier.data.stream_loader import EpochStreamingDataLoader
+
+        train = split == "train"
+        workers = self.loader_workers
+        return EpochStreamingDataLoader(
+            self._dataset(split),  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            drop_last=train,  # training: full batches, the same number on every process
+            collate_fn=CollateBatch(self.batch_transform(train)),
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
+        )

@@ -1,0 +1,34 @@
+"""benchmarks/decoding.py times our image pipelines against torchvision's and prints the table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import decoding
+
+    monkeypatch.setattr(
+        sys, "argv", ["decoding.py", "--images=8", "--width=64", "--height=48", "--size=32", "--batch-size=4",
+                      "--rounds=1"],
+    )  # fmt: skip
+    decoding.main()
+
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "float32" in line]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| torchvision ImageFolder + transforms",
+        "| ImageFolderDataModule",
+        "| StreamingDataModule",
+    ]
+    assert all("(3, 32, 32) float32, mean [" in row for row in rows)
+    assert rows[0].split(" | ")[2] == "1.00"  # torchvision against itself
+    assert "goal: ImageFolderDataModule / torchvision >= 1.5" in out
