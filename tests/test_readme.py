@@ -30,6 +30,7 @@ import pytest
 
 from lit_classifier import lr_find, plot_command
 from lit_classifier.cli import run
+from lit_classifier.data import optimize
 
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -103,6 +104,7 @@ RUNNERS: dict[str, Callable[[list[str]], None]] = {
     "lit-classifier": run_lit_classifier,
     "lit-classifier-lr-find": lambda args: lr_find.main([*args, "--lr_find.num_training=20"]),
     "lit-classifier-plot": plot_command.main,
+    "lit-classifier-optimize": optimize.main,
 }
 
 

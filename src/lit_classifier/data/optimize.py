@@ -53,7 +53,7 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--num_workers", type=int, default=workers, help="Processes that write chunks.")
     parser.add_argument("--chunk_bytes", type=str, default="64MB", help="Size of one chunk file.")
     with command_errors():
-        config = parser.instantiate_classes(parser.parse_args(args))
+        config = parser.instantiate(parser.parse_args(args))
         info = optimize_data(config.data, config.output_dir, config.num_workers, config.chunk_bytes)
     print(f"wrote {len(info.class_names)} classes of {info.shape} images to {config.output_dir}")
 
