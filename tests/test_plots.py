@@ -81,12 +81,10 @@ def test_read_history_gives_one_row_per_epoch(tmp_path: Path) -> None:
     ]
 
 
-def predictions_with_two_mistakes() -> plots.Predictions:
-    """Four images: 0 and 3 right, 1 wrong with p=0.6, 2 wrong with p=0.9."""
-    probabilities = torch.tensor([[0.8, 0.2], [0.6, 0.4], [0.1, 0.9], [0.3, 0.7]])
-    return plots.Predictions(
-        torch.tensor([0, 1, 0, 1]), probabilities, torch.rand(4, 1, 8, 8), torch.arange(4)
-    )
+def two_mistakes() -> plots.Mistakes:
+    """Of four images, 0 and 3 were right; 2 wrong with p=0.9 and 1 wrong with p=0.6, surest first."""
+    probabilities = torch.tensor([[0.1, 0.9], [0.6, 0.4]])
+    return plots.Mistakes(torch.rand(2, 1, 8, 8), torch.tensor([0, 1]), probabilities, total=2)
 
 
 def test_the_confusion_matrix_written_in_validation_is_read_back(tmp_path: Path) -> None:
@@ -97,10 +95,11 @@ def test_the_confusion_matrix_written_in_validation_is_read_back(tmp_path: Path)
 
 
 def test_misclassified_grid_shows_the_surest_mistakes_first() -> None:
-    figure = plots.misclassified_grid(predictions_with_two_mistakes(), ["cat", "dog"], count=1)
+    figure = plots.misclassified_grid(two_mistakes(), ["cat", "dog"], count=1)
 
-    titles = [axes.get_title() for axes in figure.axes if axes.get_title()]
-    assert titles == ["true cat\npred dog (0.90)"]
+    (axes,) = figure.axes
+    assert [text.get_text() for text in axes.texts] == ["true cat\npred dog (0.90)"]
+    assert len(axes.get_images()) == 1
     assert "2 wrong in all" in figure.get_suptitle()
 
 
@@ -120,15 +119,15 @@ def test_display_images_undo_the_normalisation_of_the_data_module() -> None:
 
 
 def test_misclassified_grid_shows_colour_images_in_colour() -> None:
-    colour = torch.zeros(4, 3, 8, 8)
+    colour = torch.zeros(2, 3, 8, 8)
     colour[:, 0] = 1.0  # pure red, once un-normalised
     stats = SimpleNamespace(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))  # a data module's statistics
-    predictions = predictions_with_two_mistakes()
-    predictions.images = (colour - 0.5) / 0.5
+    mistakes = two_mistakes()
+    mistakes.images = (colour - 0.5) / 0.5
 
-    figure = plots.misclassified_grid(predictions, ["cat", "dog"], denormalize=plots.denormalizer(stats))
+    figure = plots.misclassified_grid(mistakes, ["cat", "dog"], denormalize=plots.denormalizer(stats))
 
-    shown = [axes.get_images()[0].get_array() for axes in figure.axes if axes.get_images()]
+    shown = [image.get_array() for image in figure.axes[0].get_images()]
     assert len(shown) == 2
     assert shown[0].shape == (8, 8, 3)
     assert (shown[0][..., 0] == 1).all() and (shown[0][..., 1:] == 0).all()
@@ -143,21 +142,56 @@ def test_lit_classifier_plot_is_an_installed_command() -> None:
 def test_train_model_runs_get_the_pictures_too() -> None:
     result = train_model(SmallCNN(), epochs=1, limit_train_batches=2)
 
+    pictures = result.pictures()  # drawn in the background: this waits for them
+
     assert result.trainer is not None and result.trainer.log_dir is not None
     folder = Path(result.trainer.log_dir)
     assert folder == Path("runs/train_model/version_0")
+    assert pictures == [folder / name for name in PNGS]
     for name in PNGS:
         assert_is_a_picture(folder / name)
 
 
-def test_collect_predictions_keeps_only_the_pictures_of_the_surest_mistakes() -> None:
+def test_the_surest_mistakes_are_kept_across_batches_and_nothing_else() -> None:
     # The "network" passes its input through: each image is its own logits, so the mistakes are known.
     first = (torch.tensor([[3.0, 0.0], [0.0, 1.0]]), torch.tensor([1, 1]))  # row 0 wrong (p=0.95)
-    second = (torch.tensor([[0.0, 5.0], [2.0, 0.0]]), torch.tensor([0, 1]))  # rows 2 (p=0.99), 3 (p=0.88)
+    second = (torch.tensor([[0.0, 5.0], [2.0, 0.0]]), torch.tensor([0, 1]))  # wrong: p=0.99, p=0.88
 
-    predictions = plots.collect_predictions(nn.Identity(), [first, second], keep_images=2)
+    mistakes = plots.surest_mistakes(nn.Identity(), [first, second], count=2)
 
-    assert predictions.targets.tolist() == [1, 1, 0, 1]
-    assert predictions.probabilities.shape == (4, 2)
-    assert predictions.image_rows.tolist() == [2, 0]  # surest first; row 3 is not kept
-    assert torch.equal(predictions.images[0], second[0][0])
+    assert mistakes.total == 3  # every wrong prediction is counted, two are kept
+    assert mistakes.targets.tolist() == [0, 1]  # surest first: second[0] (0.99), then first[0] (0.95)
+    assert torch.equal(mistakes.images[0], second[0][0]) and torch.equal(mistakes.images[1], first[0][0])
+    assert mistakes.probabilities.argmax(dim=1).tolist() == [1, 0]
+
+
+def test_a_set_without_mistakes_keeps_none() -> None:
+    right = (torch.tensor([[3.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1]))
+
+    mistakes = plots.surest_mistakes(nn.Identity(), [right, right], count=16)
+
+    assert mistakes.total == 0 and len(mistakes.images) == 0
+    figure = plots.misclassified_grid(mistakes, ["cat", "dog"])
+    assert [text.get_text() for text in figure.axes[0].texts] == ["none: every image is right"]
+
+
+def test_fit_keeps_the_last_validations_surest_mistakes_without_predicting_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    drawn: list[plots.Mistakes] = []
+    write_plots = plots.write_plots
+    monkeypatch.setattr(
+        "lit_classifier.callbacks.plots.write_plots",
+        lambda *args: drawn.append(args[4]) or write_plots(*args),
+    )
+    result = train_model(SmallCNN(), epochs=2, limit_train_batches=3)
+    result.pictures()
+
+    # The trained network predicts the validation set again here, in the test only: same mistakes.
+    datamodule = result.trainer.datamodule  # type: ignore[union-attr]
+    again = plots.surest_mistakes(result.module, datamodule.val_dataloader(), count=16)
+    (kept,) = drawn
+    assert kept.total == again.total > 0
+    assert torch.equal(kept.targets, again.targets)
+    assert torch.allclose(kept.probabilities, again.probabilities, atol=1e-5)
+    assert torch.allclose(kept.images, again.images)

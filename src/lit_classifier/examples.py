@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torchmetrics.classification import MulticlassF1Score
 
 from lit_classifier.module import Batch, ClassifierModule
@@ -53,11 +53,12 @@ class F1Classifier(ClassifierModule):
         assert self.num_classes is not None
         self.val_f1 = MulticlassF1Score(self.num_classes, average="macro", validate_args=False)
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> Tensor:
         images, targets = batch[0], batch[1]
         logits = self(images)
         self.val_metrics.update(self.criterion(logits, targets), logits, targets)  # loss, accuracy
         self.val_f1.update(logits, targets)
+        return logits  # the run's pictures keep the surest mistakes from them
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()

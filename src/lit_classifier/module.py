@@ -115,10 +115,11 @@ class ClassifierModule(L.LightningModule):
         return self.model(images)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, self.train_metrics)
+        return self._shared_step(batch, self.train_metrics)[0]
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._shared_step(batch, self.val_metrics)
+    def validation_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        """The logits, for callbacks: the run's pictures keep the surest mistakes from them."""
+        return self._shared_step(batch, self.val_metrics)[1]
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._shared_step(batch, self.test_metrics)
@@ -128,12 +129,12 @@ class ClassifierModule(L.LightningModule):
         images = batch if isinstance(batch, Tensor) else batch[0]
         return self(images).softmax(dim=-1)
 
-    def _shared_step(self, batch: Batch, metrics: StageMetrics) -> Tensor:
+    def _shared_step(self, batch: Batch, metrics: StageMetrics) -> tuple[Tensor, Tensor]:
         images, targets = batch[0], batch[1]
         logits = check_logits(self(images), self.num_classes)
         loss = self.criterion(logits, targets)
         metrics.update(loss, logits, targets)
-        return loss
+        return loss, logits
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_metrics)

@@ -14,7 +14,7 @@ from jsonargparse import auto_cli
 
 from lit_classifier.errors import command_errors
 from lit_classifier.module import ClassifierModule
-from lit_classifier.plots import collect_predictions, denormalizer, read_confusion, read_history, write_plots
+from lit_classifier.plots import denormalizer, read_confusion, read_history, surest_mistakes, write_plots
 from lit_classifier.restore import data_spec
 from lit_classifier.runs import METRICS, RunFolderError, run_checkpoint
 from lit_classifier.trust import build
@@ -42,10 +42,9 @@ def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None =
         raise RunFolderError(f"{checkpoint} does not describe the data module it was trained on")
     datamodule = build(spec)
     datamodule.setup("validate")
-    predictions = collect_predictions(module, datamodule.val_dataloader(), keep_images=count)
-    return write_plots(
-        run_dir, module.class_names, history, confusion, predictions, denormalizer(datamodule), count
-    )
+    mistakes = surest_mistakes(module, datamodule.val_dataloader(), count=count)
+    denormalize = denormalizer(datamodule)
+    return write_plots(run_dir, module.class_names, history, confusion, mistakes, denormalize, count)
 
 
 def main(args: list[str] | None = None) -> None:

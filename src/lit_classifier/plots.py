@@ -26,73 +26,68 @@ MISCLASSIFIED_PNG = "misclassified.png"
 
 
 @dataclass
-class Predictions:
-    """What the network said about a set of images: labels and probabilities of every image, and
-    the pictures of some of them (``images[i]`` is row ``image_rows[i]``), on the CPU."""
+class Mistakes:
+    """The wrong predictions a network was surest of, surest first, on the CPU: the input images,
+    their labels and class probabilities; ``total`` counts every wrong prediction seen."""
 
+    images: Tensor
     targets: Tensor
     probabilities: Tensor
-    images: Tensor
-    image_rows: Tensor
+    total: int
 
-    @property
-    def predicted(self) -> Tensor:
-        return self.probabilities.argmax(dim=1)
+
+class SurestMistakes:
+    """Keeps the ``count`` wrong predictions with the highest top probability, batch after batch.
+
+    Everything stays on the batches' device and nothing is read back until ``result``: kept rows
+    and a batch's rows are ranked together with ``topk`` (right answers rank last), so a GPU is
+    never made to wait, and memory holds ``count`` images whatever the size of the set.
+    """
+
+    def __init__(self, count: int = 16) -> None:
+        self.count = count
+        self._kept: list[Tensor] | None = None  # score, image, target, probabilities
+        self._wrong: Tensor | None = None
+
+    def add(self, images: Tensor, targets: Tensor, logits: Tensor) -> None:
+        probabilities = logits.detach().float().softmax(dim=1)
+        confidence, predicted = probabilities.max(dim=1)
+        wrong = predicted != targets
+        wrong_count = wrong.sum()
+        self._wrong = wrong_count if self._wrong is None else self._wrong + wrong_count
+        columns = [torch.where(wrong, confidence, -1.0), images.detach(), targets, probabilities]
+        if self._kept is not None:
+            columns = [torch.cat([kept, new]) for kept, new in zip(self._kept, columns, strict=True)]
+        order = columns[0].topk(min(self.count, len(columns[0]))).indices
+        self._kept = [column[order] for column in columns]
+
+    def result(self) -> Mistakes | None:
+        """The mistakes kept, on the CPU; ``None`` before any batch."""
+        if self._kept is None or self._wrong is None:
+            return None
+        score, images, targets, probabilities = (column.cpu() for column in self._kept)
+        wrong = score >= 0
+        return Mistakes(images[wrong].float(), targets[wrong], probabilities[wrong], int(self._wrong))
 
 
 @torch.no_grad()
-def collect_predictions(
-    model: nn.Module,
-    batches: Iterable[Sequence[Tensor]],
-    device: torch.device | str = "cpu",
-    max_batches: int | float | None = None,
-    keep_images: int = 16,
-) -> Predictions:
-    """Run ``model`` in eval mode over ``(images, labels)`` batches, at most ``max_batches`` of them.
-
-    Only the ``keep_images`` most confidently wrong images are kept, so a large validation set
-    costs memory for its labels and probabilities, not for its pictures.
-    """
+def surest_mistakes(
+    model: nn.Module, batches: Iterable[Sequence[Tensor]], device: torch.device | str = "cpu", count: int = 16
+) -> Mistakes:
+    """Run ``model`` in eval mode over ``(images, labels)`` batches and keep its ``count`` surest mistakes."""
     was_training = model.training
     model.eval()
-    targets, probabilities = [], []
-    kept: Predictions | None = None
-    seen = 0
+    mistakes = SurestMistakes(count)
     try:
-        for index, batch in enumerate(batches):
-            if max_batches is not None and index >= max_batches:
-                break
-            x, y = batch[0].to(device), batch[1].cpu()
-            p = model(x).float().softmax(dim=1).cpu()
-            wrong = p.argmax(dim=1) != y
-            rows = seen + wrong.nonzero().flatten()
-            mistakes = Predictions(y[wrong], p[wrong], x[wrong.to(x.device)].float().cpu(), rows)
-            kept = _surest(mistakes if kept is None else _join(kept, mistakes), keep_images)
-            targets.append(y)
-            probabilities.append(p)
-            seen += len(y)
+        for batch in batches:
+            images, targets = batch[0].to(device), batch[1].to(device)
+            mistakes.add(images, targets, model(images))
     finally:
         model.train(was_training)
-    if kept is None:
+    result = mistakes.result()
+    if result is None:
         raise ValueError("no batches to predict on: the validation set is empty")
-    return Predictions(torch.cat(targets), torch.cat(probabilities), kept.images, kept.image_rows)
-
-
-def _join(a: Predictions, b: Predictions) -> Predictions:
-    return Predictions(
-        torch.cat([a.targets, b.targets]),
-        torch.cat([a.probabilities, b.probabilities]),
-        torch.cat([a.images, b.images]),
-        torch.cat([a.image_rows, b.image_rows]),
-    )
-
-
-def _surest(part: Predictions, count: int) -> Predictions:
-    """The ``count`` rows of ``part`` with the highest top probability."""
-    order = part.probabilities.max(dim=1).values.argsort(descending=True)[:count]
-    return Predictions(
-        part.targets[order], part.probabilities[order], part.images[order], part.image_rows[order]
-    )
+    return result
 
 
 def read_confusion(matrix_csv: Path) -> Tensor:
@@ -117,7 +112,8 @@ def read_history(metrics_csv: Path) -> list[dict[str, float]]:
 
 def learning_curves(history: Sequence[dict[str, float]]) -> Figure:
     """Loss and accuracy per epoch, train and validation, side by side."""
-    figure = Figure(figsize=(10, 4), layout="constrained")
+    figure = Figure(figsize=(10, 4))
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.84, wspace=0.2)
     for axes, metric in zip(figure.subplots(1, 2), ("loss", "acc"), strict=True):
         for stage, style in (("train", "o-"), ("val", "s--")):
             points = [
@@ -138,12 +134,19 @@ def learning_curves(history: Sequence[dict[str, float]]) -> Figure:
 def confusion_figure(matrix: Tensor, class_names: Sequence[str]) -> Figure:
     """The confusion matrix as a heat map; counts written in the cells while they stay legible."""
     size = len(class_names)
+    labelled = size <= 30  # beyond that, tick labels and counts overlap
+    # Fixed margins, sized for the longest class name: a layout engine costs more than the drawing.
+    label = 0.08 * max(map(len, class_names), default=1) + 0.3 if labelled else 0.3
+    bottom = label if labelled and size > 10 else 0.35  # names under the matrix are turned upright
     side = min(4 + 0.45 * size, 24)
-    figure = Figure(figsize=(side + 1, side), layout="constrained")
+    width, height = side + 1.6 + label, 0.8 * side + 0.9 + bottom  # the colour bar takes a fifth of the width
+    figure = Figure(figsize=(width, height))
+    left, bottom = (label + 0.35) / width, (bottom + 0.45) / height
+    figure.subplots_adjust(left=left, right=1 - 1.4 / width, bottom=bottom, top=1 - 0.45 / height)
     axes = figure.subplots()
     image = axes.imshow(matrix.numpy(), cmap="Blues")
     figure.colorbar(image, ax=axes, shrink=0.8)
-    if size <= 30:  # beyond that, tick labels and counts overlap
+    if labelled:
         axes.set_xticks(range(size), labels=class_names, rotation=90 if size > 10 else 0)
         axes.set_yticks(range(size), labels=class_names)
         threshold = matrix.max().item() / 2
@@ -162,37 +165,46 @@ def _cells(size: int) -> list[tuple[int, int]]:
     return [(row, column) for row in range(size) for column in range(size)]
 
 
+#: One picture's cell in the misclassified grid, in inches: the image and its two-line title.
+CELL_WIDTH, CELL_HEIGHT, IMAGE_SIDE = 1.6, 1.8, 1.3
+
+
 def misclassified_grid(
-    predictions: Predictions,
+    mistakes: Mistakes,
     class_names: Sequence[str],
     count: int = 16,
     denormalize: Callable[[Tensor], Tensor] | None = None,
 ) -> Figure:
-    """The ``count`` wrong predictions the network was surest of, each titled true / predicted (p)."""
-    predicted = predictions.predicted
-    total_wrong = int((predicted != predictions.targets).sum())
-    image_rows = predictions.image_rows
-    wrong = (predicted[image_rows] != predictions.targets[image_rows]).nonzero().flatten()
-    confidence = predictions.probabilities[image_rows[wrong]].max(dim=1).values
-    chosen = wrong[confidence.argsort(descending=True)][:count]  # positions in `images`
-    columns = 8 if len(chosen) > 4 else max(len(chosen), 1)
-    rows = max(1, -(-len(chosen) // columns))
-    figure = Figure(figsize=(1.6 * columns + 0.4, 1.8 * rows + 0.6), layout="constrained")
-    figure.suptitle(f"most confidently wrong validation images ({total_wrong} wrong in all)")
-    grid = figure.subplots(rows, columns, squeeze=False)
-    for axes in grid.flat:
-        axes.axis("off")
-    if len(chosen) == 0:
-        grid[0, 0].text(0.5, 0.5, "none: every image is right", ha="center", va="center")
-    images = display_images(predictions.images[chosen], denormalize)
-    for axes, index, image in zip(grid.flat, image_rows[chosen].tolist(), images, strict=False):
-        true = class_names[int(predictions.targets[index])]
-        guess = class_names[int(predicted[index])]
-        probability = float(predictions.probabilities[index].max())
+    """The ``count`` wrong predictions the network was surest of, each titled true / predicted (p).
+
+    One axes whose units are inches holds every picture at its place (a grid of axes costs more to
+    lay out and draw than the pictures themselves).
+    """
+    shown = min(count, len(mistakes.targets))
+    columns = 8 if shown > 4 else max(shown, 1)
+    rows = max(1, -(-shown // columns))
+    width, height = CELL_WIDTH * columns + 0.4, CELL_HEIGHT * rows + 0.6
+    figure = Figure(figsize=(width, height))
+    figure.suptitle(f"most confidently wrong validation images ({mistakes.total} wrong in all)")
+    axes = figure.add_axes((0.2 / width, 0.1 / height, 1 - 0.4 / width, 1 - 0.7 / height))
+    axes.set_xlim(0, CELL_WIDTH * columns)
+    axes.set_ylim(CELL_HEIGHT * rows, 0)
+    axes.axis("off")
+    if shown == 0:
+        axes.text(CELL_WIDTH * columns / 2, CELL_HEIGHT / 2, "none: every image is right", ha="center")
+    images = display_images(mistakes.images[:shown], denormalize) if shown else torch.empty(0)
+    for index, image in enumerate(images):
+        left = (index % columns) * CELL_WIDTH + (CELL_WIDTH - IMAGE_SIDE) / 2
+        top = (index // columns) * CELL_HEIGHT + CELL_HEIGHT - IMAGE_SIDE - 0.05
         gray = image.shape[-1] == 1
         pixels = (image.squeeze(-1) if gray else image).numpy()
-        axes.imshow(pixels, cmap="gray" if gray else None, vmin=0, vmax=1)
-        axes.set_title(f"true {true}\npred {guess} ({probability:.2f})", fontsize=9)
+        extent = (left, left + IMAGE_SIDE, top + IMAGE_SIDE, top)
+        axes.imshow(pixels, cmap="gray" if gray else None, vmin=0, vmax=1, extent=extent, aspect="auto")
+        probability = float(mistakes.probabilities[index].max())
+        true = class_names[int(mistakes.targets[index])]
+        guess = class_names[int(mistakes.probabilities[index].argmax())]
+        title = f"true {true}\npred {guess} ({probability:.2f})"
+        axes.text(left + IMAGE_SIDE / 2, top - 0.04, title, ha="center", va="bottom", fontsize=9)
     return figure
 
 
@@ -231,7 +243,7 @@ def write_plots(
     class_names: Sequence[str],
     history: Sequence[dict[str, float]] | None = None,
     confusion: Tensor | None = None,
-    predictions: Predictions | None = None,
+    mistakes: Mistakes | None = None,
     denormalize: Callable[[Tensor], Tensor] | None = None,
     count: int = 16,
 ) -> list[Path]:
@@ -241,8 +253,8 @@ def write_plots(
         figures.append((CURVES_PNG, learning_curves(history)))
     if confusion is not None:
         figures.append((CONFUSION_PNG, confusion_figure(confusion.cpu(), class_names)))
-    if predictions is not None:
-        figures.append((MISCLASSIFIED_PNG, misclassified_grid(predictions, class_names, count, denormalize)))
+    if mistakes is not None:
+        figures.append((MISCLASSIFIED_PNG, misclassified_grid(mistakes, class_names, count, denormalize)))
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, figure in figures:

@@ -28,11 +28,17 @@ class TrainingResult:
     module: ClassifierModule
     history: list[dict[str, float]] = field(default_factory=list)
     trainer: L.Trainer | None = None
+    plots: RunPlots | None = None
 
     @property
     def model(self) -> nn.Module:
         """The trained network itself."""
         return self.module.model
+
+    def pictures(self) -> list[Path]:
+        """The run's learning curves, confusion matrix and misclassified images, once drawn: they are
+        drawn in the background after the last epoch, so that the trained model is yours at once."""
+        return self.plots.wait() if self.plots is not None else []
 
 
 def train_model(
@@ -54,7 +60,8 @@ def train_model(
     plain ``train_dataloaders`` / ``val_dataloaders`` with ``num_classes`` (and optionally
     ``class_names``). The head of ``model`` is sized to the data's classes; ``trainer_kwargs`` go to
     ``lightning.Trainer`` (``accelerator="gpu"``, ``precision="bf16-mixed"``, ...). Metrics, the
-    checkpoint and the run's pictures land in ``runs/train_model/version_N``.
+    checkpoint and the run's pictures land in ``runs/train_model/version_N`` (the pictures are drawn
+    in the background: ``TrainingResult.pictures()`` waits for them).
 
     >>> result = train_model(my_net, epochs=8, lr=0.05)   # doctest: +SKIP
     >>> result.history[-1]["val_acc"]                     # doctest: +SKIP
@@ -74,11 +81,12 @@ def train_model(
     trainer_kwargs.setdefault("enable_progress_bar", False)
     trainer_kwargs.setdefault("enable_model_summary", False)
     trainer_kwargs.setdefault("plugins", [AtomicCheckpointIO()])  # whole checkpoint files, never half-written
-    callbacks = [*trainer_kwargs.pop("callbacks", []), summary, ClassReports(), NonFiniteGuard(), RunPlots()]
+    plots = RunPlots(background=True)
+    callbacks = [*trainer_kwargs.pop("callbacks", []), summary, ClassReports(), NonFiniteGuard(), plots]
     with quiet_lightning():  # one line per epoch, like the hand-written recipe's print
         trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, **trainer_kwargs)
         if datamodule is not None:
             trainer.fit(module, datamodule=datamodule)
         else:
             trainer.fit(module, train_dataloaders=train_dataloaders, val_dataloaders=val_dataloaders)
-    return TrainingResult(module=module, history=summary.history, trainer=trainer)
+    return TrainingResult(module=module, history=summary.history, trainer=trainer, plots=plots)

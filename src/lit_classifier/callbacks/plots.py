@@ -2,37 +2,68 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback
+from torch import Tensor
 
-from lit_classifier.plots import Predictions, collect_predictions, denormalizer, read_history, write_plots
+from lit_classifier.plots import Mistakes, SurestMistakes, denormalizer, read_history, write_plots
+
+# Matplotlib's figures are independent, but its font and text caches are shared: one drawing at a time.
+_DRAWING = threading.Lock()
 
 
 class RunPlots(Callback):
     """``learning_curves.png``, ``confusion_matrix.png`` and ``misclassified.png`` in the run folder.
 
-    At the end of training, on the first process only: the curves come from the CSV logger's
-    ``metrics.csv``, the confusion matrix from the module's last validation (``val_metrics``, summed
-    over all processes), and for the misclassified images the network predicts the validation set
-    once more (as many batches as validation used) while it is still on its device.
-    ``fast_dev_run`` writes no files, like Lightning's loggers.
+    Nothing is re-run for them: the curves come from the CSV logger's ``metrics.csv``, the
+    confusion matrix from the module's last validation (``val_metrics``, summed over all
+    processes), and the misclassified images are kept during each validation of the fit, from
+    the logits ``validation_step`` returns (``plots.SurestMistakes``, on the device). They are
+    drawn on the first process only, once training ends; ``fast_dev_run`` writes no files, like
+    Lightning's loggers.
 
     Args:
-        enabled: write the pictures (one extra pass over the validation set at the end).
+        enabled: write the pictures.
         count: how many misclassified images to show.
+        background: draw in a thread, so that ``fit`` returns while the pictures are drawn;
+            ``wait()`` gives their paths once written (``train_model`` does this: a notebook user
+            has the trained model at once). Off, ``fit`` returns with the pictures written.
     """
 
-    def __init__(self, enabled: bool = True, count: int = 16) -> None:
+    def __init__(self, enabled: bool = True, count: int = 16, background: bool = False) -> None:
         self.enabled = enabled
         self.count = count
+        self.background = background
         self.paths: list[Path] = []
+        self._mistakes: SurestMistakes | None = None
+        self._drawing: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        fitting = trainer.state.fn == "fit" and not trainer.sanity_checking
+        self._mistakes = SurestMistakes(self.count) if self.enabled and fitting else None
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        # The batch as validation_step saw it (moved and prepared on the device), and its logits.
+        if self._mistakes is not None and dataloader_idx == 0 and isinstance(outputs, Tensor):
+            self._mistakes.add(batch[0], batch[1], outputs)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dry_run = getattr(trainer, "fast_dev_run", False)
-        if not self.enabled or dry_run:
+        if not self.enabled or getattr(trainer, "fast_dev_run", False):
             return
         log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask, or rank 0 waits
         if not trainer.is_global_zero or log_dir is None:
@@ -40,28 +71,47 @@ class RunPlots(Callback):
         folder = Path(log_dir)
         for logger in trainer.loggers:
             logger.save()  # the CSV logger buffers rows; the curves read them from its file
-        metrics_csv = folder / "metrics.csv"
-        history = read_history(metrics_csv) if metrics_csv.is_file() else None
-        class_names = getattr(pl_module, "class_names", None) or []
-        predictions = self._predict_validation(trainer, pl_module) if class_names else None
-        denormalize = denormalizer(getattr(trainer, "datamodule", None))
+        class_names = list(getattr(pl_module, "class_names", None) or [])
         val_metrics = getattr(pl_module, "val_metrics", None)
         confusion = getattr(val_metrics, "confusion", None)  # the last validation's, all processes'
-        self.paths = write_plots(
-            folder, class_names, history, confusion, predictions, denormalize, self.count
-        )
-        pl_module.print(f"wrote {', '.join(path.name for path in self.paths)} to {folder}")
+        confusion = confusion.cpu() if confusion is not None else None
+        mistakes = self._mistakes.result() if self._mistakes is not None and class_names else None
+        if mistakes is not None and confusion is not None:  # every process's mistakes are counted there
+            mistakes = replace(mistakes, total=int(confusion.sum() - confusion.trace()))
+        denormalize = denormalizer(getattr(trainer, "datamodule", None))
+        arguments = (folder, class_names, confusion, mistakes, denormalize, pl_module.print)
+        if self.background:
+            self._drawing = threading.Thread(target=self._draw, args=arguments, name="lit-classifier-plots")
+            self._drawing.start()
+        else:
+            self._draw(*arguments)
+            self.wait()
 
-    def _predict_validation(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Predictions | None:
-        loaders = trainer.val_dataloaders
-        if isinstance(loaders, list | tuple):
-            loaders = loaders[0] if loaders else None
-        if loaders is None or not trainer.num_val_batches or not trainer.num_val_batches[0]:
-            return None
-        # Through the module's transfer hooks, as in validation: a data module that moves or
-        # normalises batches on the device (`on_after_batch_transfer`) gets the same inputs here.
-        batches = (pl_module._apply_batch_transfer_handler(batch, pl_module.device) for batch in loaders)
-        with trainer.precision_plugin.forward_context(), torch.no_grad():
-            return collect_predictions(
-                pl_module, batches, pl_module.device, trainer.num_val_batches[0], keep_images=self.count
-            )
+    def _draw(
+        self,
+        folder: Path,
+        class_names: Sequence[str],
+        confusion: Tensor | None,
+        mistakes: Mistakes | None,
+        denormalize: Callable[[Tensor], Tensor] | None,
+        say: Callable[[str], None],
+    ) -> None:
+        try:
+            metrics_csv = folder / "metrics.csv"
+            history = read_history(metrics_csv) if metrics_csv.is_file() else None
+            with _DRAWING:
+                figures = (history, confusion, mistakes, denormalize, self.count)
+                self.paths = write_plots(folder, class_names, *figures)
+            say(f"wrote {', '.join(path.name for path in self.paths)} to {folder}")
+        except BaseException as error:  # handed to whoever waits: a thread's own error would be lost
+            self._failure = error
+
+    def wait(self) -> list[Path]:
+        """The pictures' paths, once drawn (at once when not drawn in the background)."""
+        if self._drawing is not None:
+            self._drawing.join()
+            self._drawing = None
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        return self.paths
