@@ -116,3 +116,18 @@ def test_exploded_weights_write_no_checkpoint_and_the_one_named_is_good(
     assert sorted(path.name for path in named.parent.iterdir()) == ["epoch=0-step=18.ckpt", "last.ckpt"]
     validated = cli("validate", f"--ckpt_path={named}", "--plots.enabled=false")
     assert math.isfinite(float(validated.trainer.callback_metrics["val_loss"]))
+
+
+def test_the_state_is_checked_once_per_epoch_not_once_per_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    checks: list[int] = []
+    ruined_state = NonFiniteGuard.ruined_state
+
+    def counted(trainer: Any, pl_module: Any) -> str | None:
+        checks.append(trainer.global_step)
+        return ruined_state(trainer, pl_module)
+
+    monkeypatch.setattr(NonFiniteGuard, "ruined_state", staticmethod(counted))
+    cli("fit", "--trainer.limit_train_batches=4", "--trainer.max_epochs=3", "--plots.enabled=false")
+
+    # Validation end, the checkpoint it triggers and the epoch end share one check per epoch.
+    assert checks == [4, 8, 12]

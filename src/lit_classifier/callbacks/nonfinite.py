@@ -15,9 +15,10 @@ small classifier cannot afford. So:
   other processes would wait for the skipped gradients.
 
 A finite loss can still leave exploded weights (a learning rate of 1e30 on an epoch's last step),
-so every checkpoint save first checks that the weights, the buffers and the last validation loss
-are finite (one sync per save). If not, training stops before the file is written, so nothing
-newer replaces (or rotates away) the last good checkpoint, which the error names.
+so the weights, the buffers and the last validation loss are checked before every checkpoint save
+(one sync), once per optimizer step: at an epoch's end validation, the save and the epoch end
+share one check. If not finite, training stops before the file is written, so nothing newer
+replaces (or rotates away) the last good checkpoint, which the error names.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class NonFiniteGuard(Callback):
         self._flags: list[Tensor] = []  # two pinned host buffers, used in turn
         self._pending: tuple[Tensor, torch.cuda.Event, TrainingStep] | None = None
         self._batch_idx = 0
+        self._state_checked_at: int | None = None  # the global step whose state was found finite
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.mode == "skip" and trainer.world_size > 1:
@@ -122,6 +124,7 @@ class NonFiniteGuard(Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Before ModelCheckpoint's own hook (Lightning runs checkpoint callbacks last).
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
+            self._state_checked_at = None  # a new validation loss
             self.check_state(trainer, pl_module)
 
     def on_save_checkpoint(
@@ -132,17 +135,27 @@ class NonFiniteGuard(Callback):
     def check_state(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Raise before a checkpoint of a ruined state is written (and before any rotation)."""
         self.check()
-        tensors = [t for t in (*pl_module.parameters(), *pl_module.buffers()) if t.is_floating_point()]
-        weights_finite = bool(torch.stack([t.isfinite().all() for t in tensors]).all()) if tensors else True
-        val_loss = trainer.callback_metrics.get("val_loss")
-        loss_finite = val_loss is None or bool(torch.isfinite(val_loss))
-        if not (weights_finite and loss_finite):
-            what = "weights" if not weights_finite else f"validation loss ({val_loss})"
+        if self._state_checked_at == trainer.global_step:  # no step since it was found finite
+            return
+        ruined = self.ruined_state(trainer, pl_module)
+        if ruined is not None:
             raise NonFiniteLossError(
-                f"the {what} became NaN or infinite by epoch {trainer.current_epoch + 1}, global_step "
+                f"the {ruined} became NaN or infinite by epoch {trainer.current_epoch + 1}, global_step "
                 f"{trainer.global_step}, although the training loss was finite: training stopped there, "
                 "and no checkpoint was written after it. Lower the learning rate or check the schedule"
             )
+        self._state_checked_at = trainer.global_step
+
+    @staticmethod
+    def ruined_state(trainer: L.Trainer, pl_module: L.LightningModule) -> str | None:
+        """What is not finite: ``"weights"``, ``"validation loss (...)"``, or ``None`` (one host sync)."""
+        tensors = [t for t in (*pl_module.parameters(), *pl_module.buffers()) if t.is_floating_point()]
+        if tensors and not bool(torch.stack([t.isfinite().all() for t in tensors]).all()):
+            return "weights"
+        val_loss = trainer.callback_metrics.get("val_loss")
+        if val_loss is not None and not bool(torch.isfinite(val_loss)):
+            return f"validation loss ({val_loss})"
+        return None
 
     def check(self) -> None:
         """Raise if the last queued GPU step's loss was not finite (waits for that step only)."""
