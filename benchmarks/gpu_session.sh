@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# The GPU checks of issue #5 in one command, for a session lent a GPU machine (see
-# /work/.library/device/README.md). That machine has torch, lightning and torchmetrics but not
-# jsonargparse, so its wheels travel with the tree. Once, here, in the repo root:
+# Every GPU check and benchmark in one command, for a machine with one CUDA GPU whose python3 has
+# torch, lightning, torchmetrics and torchvision but not jsonargparse: its pure-Python wheels
+# travel with the tree, in .whl/ (ignored by git). Once, on a machine with internet, in the repo root:
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl \
 #       jsonargparse==4.53.* docstring-parser typeshed-client
-# (pure-Python wheels; `unzip -p .whl/NAME-*.whl '*/METADATA' | grep ^Requires-Dist` lists any
-# other need). Then run this script with `.whl` carried:
-#   run(command="bash benchmarks/gpu_session.sh", carry=[".whl"], timeout_s=600)
-# It runs the GPU tests, then the benchmark, whose table lands in benchmarks/results/ (and in
-# $OUT when set); commit that file and copy its table into README "Performance".
+# (`unzip -p .whl/NAME-*.whl '*/METADATA' | grep ^Requires-Dist` lists any other need). Then, on the
+# GPU machine, from the repo root: bash benchmarks/gpu_session.sh
+# It runs the GPU tests, then the throughput benchmark, whose table lands in benchmarks/results/
+# (and in $OUT when set); commit that file and quote its ratios in docs/performance.md.
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl

@@ -24,7 +24,7 @@ SYNTHETIC = (
 
 def test_fast_config_trains_on_synthetic_data_of_the_same_shape() -> None:
     # On this CPU, bf16 autocast and compiling would take most of the test's time, so they are
-    # turned off here; a GPU session measures them (benchmarks/gpu_session.sh).
+    # turned off here; benchmarks/gpu_session.sh measures them on a GPU.
     result = cli(
         "fit",
         f"--config={FAST_CONFIG}",
