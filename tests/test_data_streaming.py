@@ -85,6 +85,18 @@ def test_an_object_store_url_is_streamed_into_the_cache_folder(chunks: Path, tmp
     assert list((tmp_path / "cache").rglob("chunk-*.bin"))  # copied to this machine's cache
 
 
+def test_every_process_of_a_launched_job_reads_the_info(
+    chunks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What Lightning's DDP launcher and torchrun set before each process builds its data module.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+
+    local = StreamingDataModule(str(chunks))
+    fetched = StreamingDataModule(f"local:{chunks}", cache_dir=str(tmp_path / "cache"))
+
+    assert local.class_names == fetched.class_names == ["cat", "dog", "fish"]
+
+
 def test_an_interrupted_run_resumes_at_the_next_sample(chunks: Path) -> None:
     whole = cli(
         "fit", *stream(chunks), *EXACT, "--trainer.max_epochs=2", "--trainer.logger.init_args.save_dir=a"
