@@ -13,6 +13,8 @@ from helpers import FAST, cli, run_dir
 from lit_classifier import StreamingDataModule
 from lit_classifier.data import ChunksError, SyntheticDataModule, optimize_data
 from lit_classifier.data.optimize import main as optimize_command
+from lit_classifier.data.sampling import SplitSizeError
+from lit_classifier.data.stream_loader import evaluation_batch_size
 
 TINY = ["--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0"]
 # No augmentation and deterministic kernels: two runs that see the same samples end with equal weights.
@@ -83,6 +85,30 @@ def test_an_object_store_url_is_streamed_into_the_cache_folder(chunks: Path, tmp
     assert images.shape == (16, 3, 16, 16)  # one full batch of the 19 training images
     assert data.class_names == ["cat", "dog", "fish"]
     assert list((tmp_path / "cache").rglob("chunk-*.bin"))  # copied to this machine's cache
+
+
+def test_every_process_of_a_launched_job_reads_the_info(
+    chunks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What Lightning's DDP launcher and torchrun set before each process builds its data module.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+
+    local = StreamingDataModule(str(chunks))
+    fetched = StreamingDataModule(f"local:{chunks}", cache_dir=str(tmp_path / "cache"))
+
+    assert local.class_names == fetched.class_names == ["cat", "dog", "fish"]
+
+
+def test_an_evaluation_split_without_a_batch_per_process_is_read_in_smaller_batches(chunks: Path) -> None:
+    data = StreamingDataModule(str(chunks))
+    data.setup("fit")
+    val = data.val_set  # 5 images: in batches of 4 on 2 processes, the first process would get none
+
+    assert evaluation_batch_size(val, 4, processes=2, split="val") == 2  # shares of 2 and 3
+    assert evaluation_batch_size(val, 2, processes=2, split="val") == 2
+    assert evaluation_batch_size(val, 4, processes=1, split="val") == 4
+    with pytest.raises(SplitSizeError, match="the val split has 5 samples for 8 processes"):
+        evaluation_batch_size(val, 4, processes=8, split="val")
 
 
 def test_an_interrupted_run_resumes_at_the_next_sample(chunks: Path) -> None:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,65 +17,27 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from helpers import FAST, cli, last_value, read_metrics, run_dir
+from helpers import (
+    FAST,
+    REPO,
+    TWO_PROCESSES,
+    cli,
+    finish,
+    free_port,
+    last_value,
+    lit_classifier,
+    only_run,
+    read_metrics,
+    run_dir,
+    start,
+    torchrun_node,
+)
 from lit_classifier.data.sampling import distributed_sampler
 
-REPO = Path(__file__).resolve().parents[1]
-DDP_YAML = str(REPO / "configs" / "trainer" / "ddp.yaml")
-MULTINODE_YAML = str(REPO / "configs" / "trainer" / "multinode.yaml")
-# Two processes on this machine's CPU; one of them is started by Lightning itself.
-TWO_PROCESSES = ["--config", DDP_YAML, "--trainer.accelerator=cpu", "--trainer.devices=2"]
 # 271 validation and 359 test images: shards of 136 + 135 and 180 + 179; with batches of 45 the two
 # processes run 4 and 3 validation batches (a process that waited on the other's batch would hang).
 UNEVEN = ["--data.init_args.val_fraction=0.1506", "--data.init_args.batch_size=45"]
 VAL_SIZE, TEST_SIZE = 271, 359
-
-
-def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start ``command`` in ``cwd`` in its own process group (DDP's children join it)."""
-    cwd.mkdir(exist_ok=True)
-    return subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def finish(*processes: subprocess.Popen[str], timeout: float = 240) -> list[str]:
-    """Wait for ``processes`` and return their standard outputs; a hang ends every group and fails."""
-    outputs = []
-    for process in processes:
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            for each in processes:
-                os.killpg(each.pid, signal.SIGKILL)
-            pytest.fail(f"{' '.join(map(str, process.args))} hung for {timeout} s")
-        assert process.returncode == 0, err[-3000:]
-        outputs.append(out)
-    return outputs
-
-
-def lit_classifier(*args: str, cwd: Path) -> str:
-    """``lit-classifier ARGS`` as a real process in ``cwd``; its standard output."""
-    return finish(start([sys.executable, "-m", "lit_classifier", *args], cwd))[0]
-
-
-def only_run(folder: Path) -> Path:
-    """The one run folder the command wrote under ``folder/runs``."""
-    runs = sorted((folder / "runs" / "lightning_logs").glob("version_*"))
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def epoch_lines(stdout: str) -> list[str]:
@@ -185,14 +144,6 @@ def test_predict_on_two_processes_writes_every_input_once_in_order(tmp_path: Pat
 
 
 NodeLauncher = Callable[[int, int, list[str], Path], "subprocess.Popen[str]"]
-
-
-def torchrun_node(rank: int, port: int, fit_args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
-    """One "machine" of a two-node job, started as the README says with torchrun."""
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={rank}"]
-    torchrun += ["--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}"]
-    fit = ["-m", "lit_classifier", "fit", "--config", DDP_YAML, "--config", MULTINODE_YAML]
-    return start([*torchrun, *fit, "--trainer.devices=1", *fit_args], tmp_path / f"node{rank}")
 
 
 def slurm_node(rank: int, port: int, fit_args: list[str], tmp_path: Path) -> subprocess.Popen[str]:

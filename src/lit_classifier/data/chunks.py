@@ -21,13 +21,16 @@ import io
 import json
 import multiprocessing
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_classifier.errors import InputError
+
+if TYPE_CHECKING:
+    from litdata import StreamingDataset
 
 SPLITS = ("train", "val", "test")
 
@@ -117,6 +120,21 @@ def write_chunks(
     optimize(InfoSample(info), [0], split_dir(output_dir, "info"), num_workers=1, chunk_size=1, **options)
 
 
+def read_alone(dataset: StreamingDataset) -> StreamingDataset:
+    """``dataset`` (a ``StreamingDataset``) iterated whole by this process, whatever the process group.
+
+    litdata gives each process its share of a data set, and counts the processes from the process
+    group or from the ``WORLD_SIZE`` variable, which Lightning's DDP launcher and torchrun set in every
+    process before the command builds its data module. Shares are whole batches, and with several
+    processes litdata drops what is left over: shared out, the one sample of ``<output>/info`` reaches
+    no process at all, while every process needs it. So this dataset is told it has one reader.
+    """
+    env = dataset.distributed_env  # litdata's own record of the processes, read when it shares samples
+    env.world_size, env.global_rank, env.num_nodes = 1, 0, 1
+    dataset.set_drop_last(False)
+    return dataset
+
+
 def read_info(input_dir: str, cache_dir: str | None = None) -> DataInfo:
     """The ``DataInfo`` stored with the chunks under ``input_dir`` (``cache_dir``: for a remote copy)."""
     from litdata import StreamingDataset
@@ -125,9 +143,8 @@ def read_info(input_dir: str, cache_dir: str | None = None) -> DataInfo:
     try:
         stored = StreamingDataset(where, cache_dir=split_dir(cache_dir, "info") if cache_dir else None)
         # Iterated, not indexed: iteration fetches whole chunks from any store (litdata's byte-range
-        # reads for indexing fail on its `local:` scheme). Called before the process group starts
-        # (as the command builds the data module), so this process alone reads the one sample.
-        fields = json.loads(next(iter(stored))["info"])
+        # reads for indexing fail on its `local:` scheme).
+        fields = json.loads(next(iter(read_alone(stored)))["info"])
     except (OSError, ValueError, KeyError, StopIteration) as error:
         raise ChunksError(
             f"no data info at {where} ({error}): convert the data first, e.g. lit-classifier-optimize "

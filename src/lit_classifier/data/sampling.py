@@ -75,11 +75,16 @@ def distributed_sampler(
         return sampler
     if num_replicas < 2:
         return None
-    size = len(dataset) if isinstance(dataset, Sized) else 0
+    check_evaluation_size(len(dataset) if isinstance(dataset, Sized) else 0, num_replicas, split)
+    return UnrepeatedDistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)
+
+
+def check_evaluation_size(size: int, num_replicas: int, split: str) -> None:
+    """Refuse an evaluation split of ``size`` samples that cannot give each of ``num_replicas``
+    processes one: a process with no batch would skip the first forward pass, where DDP syncs
+    buffers, and Lightning refuses a loader without batches on any process."""
     if size < num_replicas:
-        # A process with no batch would skip the first forward pass, where DDP syncs buffers.
         raise SplitSizeError(
             f"the {split} split has {size} samples for {num_replicas} processes: each process needs at "
             "least one; run on fewer processes (--trainer.devices, --trainer.num_nodes) or a larger split"
         )
-    return UnrepeatedDistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=False)

@@ -17,8 +17,12 @@ What litdata's ``StreamingDataset`` and ``StreamingDataLoader`` guarantee, and t
   (which Lightning has started before ``setup``); with DataLoader workers, each worker its share
   of that. Shares are disjoint. Training takes the same number of full batches on every process
   (so no process waits on a collective another never reaches), which leaves out fewer than
-  processes x ``batch_size`` samples per epoch, other ones each epoch; evaluation reads every
-  sample exactly once, so processes may run different numbers of batches (see ``sampling``);
+  processes x ``batch_size`` samples per epoch: those at the end of the shuffled order of the
+  chunks, so other ones each epoch when the split has several chunks, and the same ones when it
+  is a single chunk; evaluation reads every sample exactly once, in whole batches, the last
+  process taking what is left over, so processes may run different numbers of batches (see
+  ``sampling``). A split too small to give every process a batch is read in smaller batches
+  (``stream_loader.evaluation_batch_size``);
 - training order: chunks and the samples within them shuffled by (``seed``, epoch), the same on
   every machine and again on a restart;
 - the training loader's state (epoch, samples yielded) is saved in every checkpoint by Lightning,
@@ -36,6 +40,7 @@ from torch.utils.data import Dataset
 from lit_classifier.data.augment import CollateBatch
 from lit_classifier.data.chunks import read_info, split_dir
 from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
+from lit_classifier.data.sampling import process_grid
 
 
 class DecodeSample:
@@ -128,13 +133,17 @@ class StreamingDataModule(EncodedImagesDataModule):
         place for a resume; new images (``predict_root``) load as every module's do."""
         if split == "predict" and self.predict_root is not None:
             return super()._loader(split)
-        from lit_classifier.data.stream_loader import EpochStreamingDataLoader
+        from lit_classifier.data.stream_loader import EpochStreamingDataLoader, evaluation_batch_size
 
         train = split == "train"
+        dataset: Any = self._dataset(split)
+        batch_size = self.batch_size
+        if not train:  # every process gets at least one batch
+            batch_size = evaluation_batch_size(dataset, batch_size, process_grid(self.trainer)[0], split)
         workers = self.loader_workers
         return EpochStreamingDataLoader(
-            self._dataset(split),  # type: ignore[arg-type]
-            batch_size=self.batch_size,
+            dataset,
+            batch_size=batch_size,
             drop_last=train,  # training: full batches, the same number on every process
             collate_fn=CollateBatch(self.batch_transform(train)),
             num_workers=workers,
