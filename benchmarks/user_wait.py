@@ -12,7 +12,10 @@ batches of 64 (the default run). Each round measures, one after the other:
 - **process**: ``lit-classifier fit --trainer.max_epochs 8`` against ``python
   benchmarks/classic_loop.py``, each a fresh process (imports included); goal at most 1.3;
 - **bare Lightning epoch** (no goal): a LightningModule that only computes the loss, with no
-  logging, checkpoint or callback, on the same loaders: what Lightning's own loop costs.
+  logging, checkpoint or callback, on the same loaders: what Lightning's own loop costs;
+- **import lightning** (no goal): a process that imports ``lightning`` and nothing else, against
+  one that imports what the hand loop's script imports (torch, scikit-learn's datasets): the part
+  of the process's time that any Lightning program pays before its first line.
 
 A ratio is lit-classifier's time over the hand loop's, taken within each round (so that slow
 changes of the machine's load cancel out); the table gives the median over rounds and its range.
@@ -48,6 +51,9 @@ from lit_classifier.models import SmallCNN
 from lit_classifier.quiet import quiet_lightning
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# What each process imports before its first line: the hand loop's script, and Lightning alone.
+HAND_IMPORTS = "import torch, sklearn.datasets"
+LIGHTNING = "import lightning"
 GOALS = {"steady epoch": 1 / 0.90, "train_model call": 1.25, "process": 1.3}
 
 
@@ -151,6 +157,9 @@ def one_round(seed: int, epochs: int, rows: dict[str, Row], drawing: list[float]
         hand = [sys.executable, str(Path(classic_loop.__file__)), f"--epochs={epochs}"]
         rows["process"].ours.append(timed(lambda: run_in(folder, fit)))
         rows["process"].hand.append(timed(lambda: run_in(folder, hand)))
+        lightning, hand_imports = [sys.executable, "-c", LIGHTNING], [sys.executable, "-c", HAND_IMPORTS]
+        rows["import lightning"].ours.append(timed(lambda: run_in(folder, lightning)))
+        rows["import lightning"].hand.append(timed(lambda: run_in(folder, hand_imports)))
 
 
 def run_in(folder: str, command: list[str]) -> None:
@@ -186,7 +195,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="at least 2: the first is a warm-up")
     parser.add_argument("--save", action="store_true", help="write the table to benchmarks/results/")
     args = parser.parse_args()
-    names = ["steady epoch", "train_model call", "process", "bare Lightning epoch"]
+    names = ["steady epoch", "train_model call", "process", "bare Lightning epoch", "import lightning"]
     rows = {name: Row(name) for name in names}
     drawing: list[float] = []
     load = os.getloadavg()[0]
