@@ -136,13 +136,17 @@ def confusion_figure(matrix: Tensor, class_names: Sequence[str]) -> Figure:
     size = len(class_names)
     labelled = size <= 30  # beyond that, tick labels and counts overlap
     # Fixed margins, sized for the longest class name: a layout engine costs more than the drawing.
-    label = 0.08 * max(map(len, class_names), default=1) + 0.3 if labelled else 0.3
-    bottom = label if labelled and size > 10 else 0.35  # names under the matrix are turned upright
+    names_width = 0.08 * max(map(len, class_names), default=1) + 0.3 if labelled else 0.3  # inches
+    names_height = names_width if labelled and size > 10 else 0.35  # names under it are turned upright
     side = min(4 + 0.45 * size, 24)
-    width, height = side + 1.6 + label, 0.8 * side + 0.9 + bottom  # the colour bar takes a fifth of the width
+    width, height = side + 1.6 + names_width, 0.8 * side + 0.9 + names_height  # the colour bar: a fifth
     figure = Figure(figsize=(width, height))
-    left, bottom = (label + 0.35) / width, (bottom + 0.45) / height
-    figure.subplots_adjust(left=left, right=1 - 1.4 / width, bottom=bottom, top=1 - 0.45 / height)
+    figure.subplots_adjust(
+        left=(names_width + 0.35) / width,
+        right=1 - 1.4 / width,
+        bottom=(names_height + 0.45) / height,
+        top=1 - 0.45 / height,
+    )
     axes = figure.subplots()
     image = axes.imshow(matrix.numpy(), cmap="Blues")
     figure.colorbar(image, ax=axes, shrink=0.8)

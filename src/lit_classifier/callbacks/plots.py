@@ -100,8 +100,9 @@ class RunPlots(Callback):
             metrics_csv = folder / "metrics.csv"
             history = read_history(metrics_csv) if metrics_csv.is_file() else None
             with _DRAWING:
-                figures = (history, confusion, mistakes, denormalize, self.count)
-                self.paths = write_plots(folder, class_names, *figures)
+                self.paths = write_plots(
+                    folder, class_names, history, confusion, mistakes, denormalize, self.count
+                )
             say(f"wrote {', '.join(path.name for path in self.paths)} to {folder}")
         except BaseException as error:  # handed to whoever waits: a thread's own error would be lost
             self._failure = error
