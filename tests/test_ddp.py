@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 from torch.utils.data import TensorDataset
 
 from helpers import (
@@ -32,7 +33,10 @@ from helpers import (
     start,
     torchrun_node,
 )
+from lit_classifier import train_model
 from lit_classifier.data.sampling import distributed_sampler
+from lit_classifier.models import SmallCNN
+from lit_classifier.process_group import released_process_group
 
 # 271 validation and 359 test images: shards of 136 + 135 and 180 + 179; with batches of 45 the two
 # processes run 4 and 3 validation batches (a process that waited on the other's batch would hang).
@@ -87,6 +91,43 @@ def test_a_batch_larger_than_a_process_shard_is_refused() -> None:
     with pytest.raises(ValueError, match="batch_size=64 is larger than the 50 training images each of the 2"):
         distributed_sampler(dataset, 2, 0, train=True, seed=0, split="train", batch_size=64)
     assert distributed_sampler(dataset, 2, 0, train=True, seed=0, split="train", batch_size=50) is not None
+
+
+@pytest.fixture
+def own_environment() -> Iterator[None]:
+    """Lightning's launcher writes MASTER_PORT, WORLD_SIZE, ... into this process's environment."""
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
+ONE_PROCESS_DDP = {"accelerator": "cpu", "strategy": "ddp", "devices": 1}
+
+
+@pytest.mark.usefixtures("own_environment")
+def test_commands_and_train_model_destroy_the_process_group_they_started() -> None:
+    # A gloo group left to the interpreter's exit can abort a run that succeeded (exit status -6).
+    cli("fit", *[f"--trainer.{key}={value}" for key, value in ONE_PROCESS_DDP.items()], *FAST)
+    assert not dist.is_initialized()
+
+    train_model(SmallCNN(), epochs=1, limit_train_batches=2, limit_val_batches=1, **ONE_PROCESS_DDP)
+    assert not dist.is_initialized()
+
+
+def test_a_process_group_started_by_the_caller_is_left_to_the_caller() -> None:
+    store = dist.HashStore()
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        with released_process_group():
+            pass
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()
+
+    with released_process_group():
+        dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    assert not dist.is_initialized()
 
 
 @pytest.mark.slow

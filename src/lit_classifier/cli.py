@@ -25,6 +25,7 @@ from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.errors import command_errors
 from lit_classifier.module import ClassifierModule
 from lit_classifier.parser import DEFAULTS, DESCRIPTION, ClassifierParser, add_command_options
+from lit_classifier.process_group import released_process_group
 from lit_classifier.quiet import quiet_lightning
 
 TRAINER_DEFAULTS = {
@@ -78,8 +79,13 @@ class ClassifierCLI(LightningCLI):
             self.model.hparams["model"] = spec.as_dict() if hasattr(spec, "as_dict") else spec
 
     def _run(self, method: Any, model: ClassifierModule, **kwargs: Any) -> None:
-        """Run a Trainer method: a run that wrote nothing leaves no folder; errors name the checkpoint."""
-        with runs.discarded_on_failure(self.run_folder), from_checkpoint.naming_errors(kwargs, self.trainer):
+        """Run a Trainer method: a run that wrote nothing leaves no folder; errors name the checkpoint;
+        the processes of a DDP run part cleanly."""
+        with (
+            released_process_group(),
+            runs.discarded_on_failure(self.run_folder),
+            from_checkpoint.naming_errors(kwargs, self.trainer),
+        ):
             method(model, **kwargs)
         if runs.discard_if_unused(self.run_folder) and kwargs.get("ckpt_path"):
             print(f"nothing to do: {kwargs['ckpt_path']} has finished its {self.trainer.max_epochs} epochs")

@@ -17,6 +17,7 @@ from lit_classifier.checkpoint_io import AtomicCheckpointIO
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.module import ClassifierModule
 from lit_classifier.optim import RecipeSGD
+from lit_classifier.process_group import released_process_group
 from lit_classifier.quiet import quiet_lightning
 from lit_classifier.runs import reserve_version
 
@@ -83,7 +84,7 @@ def train_model(
     trainer_kwargs.setdefault("plugins", [AtomicCheckpointIO()])  # whole checkpoint files, never half-written
     plots = RunPlots(background=True)
     callbacks = [*trainer_kwargs.pop("callbacks", []), summary, ClassReports(), NonFiniteGuard(), plots]
-    with quiet_lightning():  # one line per epoch, like the hand-written recipe's print
+    with quiet_lightning(), released_process_group():  # one line per epoch, like the recipe's print
         trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, **trainer_kwargs)
         if datamodule is not None:
             trainer.fit(module, datamodule=datamodule)
