@@ -20,6 +20,7 @@ import lightning as L
 
 from lit_classifier import ClassifierModule, DigitsDataModule
 from lit_classifier.models import SmallCNN
+from lit_classifier.process_group import released_process_group
 
 
 class EpochTimer(L.Callback):
@@ -63,7 +64,8 @@ def main() -> None:
         enable_model_summary=False,
         callbacks=[timer],
     )
-    trainer.fit(ClassifierModule(SmallCNN()), datamodule=DigitsDataModule(batch_size=args.batch_size))
+    with released_process_group():  # a gloo group left to the interpreter's exit can abort it
+        trainer.fit(ClassifierModule(SmallCNN()), datamodule=DigitsDataModule(batch_size=args.batch_size))
     if trainer.is_global_zero:
         rate = statistics.median(timer.rates[1:])
         print(f"{args.devices} process(es) on {args.accelerator}: {rate:,.0f} images/s (median, epochs 2-)")
