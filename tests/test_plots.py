@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -147,9 +149,30 @@ def test_train_model_runs_get_the_pictures_too() -> None:
     assert result.trainer is not None and result.trainer.log_dir is not None
     folder = Path(result.trainer.log_dir)
     assert folder == Path("runs/train_model/version_0")
-    assert pictures == [folder / name for name in PNGS]
+    assert pictures == [folder.absolute() / name for name in PNGS]
     for name in PNGS:
         assert_is_a_picture(folder / name)
+
+
+def test_pictures_drawn_in_the_background_stay_in_the_run_folder_when_the_caller_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moved = threading.Event()
+    write_plots = plots.write_plots
+
+    def after_the_move(*args: Any) -> list[Path]:
+        assert moved.wait(timeout=60)
+        return write_plots(*args)
+
+    monkeypatch.setattr("lit_classifier.callbacks.plots.write_plots", after_the_move)
+    result = train_model(SmallCNN(), epochs=1, limit_train_batches=2)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # a notebook moving on while the pictures are drawn
+    moved.set()
+
+    assert result.pictures() == [tmp_path / "runs/train_model/version_0" / name for name in PNGS]
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_the_surest_mistakes_are_kept_across_batches_and_nothing_else() -> None:

@@ -32,7 +32,7 @@ class RunPlots(Callback):
         enabled: write the pictures.
         count: how many misclassified images to show.
         background: draw in a thread, so that ``fit`` returns while the pictures are drawn;
-            ``wait()`` gives their paths once written (``train_model`` does this: a notebook user
+            ``wait()`` gives their (absolute) paths once written (``train_model`` does this: a notebook user
             has the trained model at once). Off, ``fit`` returns with the pictures written.
     """
 
@@ -68,7 +68,8 @@ class RunPlots(Callback):
         log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask, or rank 0 waits
         if not trainer.is_global_zero or log_dir is None:
             return
-        folder = Path(log_dir)
+        # Absolute: drawn in the background, the pictures must not follow the caller to another folder.
+        folder = Path(log_dir).absolute()
         for logger in trainer.loggers:
             logger.save()  # the CSV logger buffers rows; the curves read them from its file
         class_names = list(getattr(pl_module, "class_names", None) or [])
@@ -79,7 +80,7 @@ class RunPlots(Callback):
         if mistakes is not None and confusion is not None:  # every process's mistakes are counted there
             mistakes = replace(mistakes, total=int(confusion.sum() - confusion.trace()))
         denormalize = denormalizer(getattr(trainer, "datamodule", None))
-        arguments = (folder, class_names, confusion, mistakes, denormalize, pl_module.print)
+        arguments = (folder, class_names, confusion, mistakes, denormalize, pl_module.print, log_dir)
         if self.background:
             self._drawing = threading.Thread(target=self._draw, args=arguments, name="lit-classifier-plots")
             self._drawing.start()
@@ -95,6 +96,7 @@ class RunPlots(Callback):
         mistakes: Mistakes | None,
         denormalize: Callable[[Tensor], Tensor] | None,
         say: Callable[[str], None],
+        shown: str,
     ) -> None:
         try:
             metrics_csv = folder / "metrics.csv"
@@ -103,7 +105,7 @@ class RunPlots(Callback):
                 self.paths = write_plots(
                     folder, class_names, history, confusion, mistakes, denormalize, self.count
                 )
-            say(f"wrote {', '.join(path.name for path in self.paths)} to {folder}")
+            say(f"wrote {', '.join(path.name for path in self.paths)} to {shown}")
         except BaseException as error:  # handed to whoever waits: a thread's own error would be lost
             self._failure = error
 
