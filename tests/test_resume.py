@@ -58,7 +58,7 @@ def test_resume_from_a_path_continues_the_run_and_its_epoch_numbers(
 
 
 def test_mid_epoch_checkpoint_resumes_and_says_what_happens_to_the_epoch(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
 ) -> None:
     # Stop after step 3 of the 4 steps of epoch 1, with a checkpoint written right there.
     cli("fit", *RUN, "--trainer.max_steps=3", "--checkpoint.every_n_train_steps=3")
@@ -69,6 +69,7 @@ def test_mid_epoch_checkpoint_resumes_and_says_what_happens_to_the_epoch(
     out = capsys.readouterr().out
     assert "resuming mid-epoch: epoch 1 had done 3 batches (global step 3)" in out
     assert "It runs only its remaining batches" in out
+    assert not [warning for warning in recwarn if "dataloader is not resumable" in str(warning.message)]
     assert resumed.trainer.current_epoch == 2
     assert resumed.trainer.global_step == 3 + 1 + 4  # the rest of epoch 1, then all of epoch 2
 

@@ -22,6 +22,8 @@ EXPECTED_WARNINGS = (
     r"The dirpath has changed from",
     r".*isinstance\(treespec, LeafSpec\)",
     r"LightningCLI's args parameter is intended to run from within Python",
+    # A mid-epoch resume prints its own line, which says what happens to that epoch (interrupt.py).
+    r"You're resuming from a checkpoint that ended before the epoch ended",
     # litdata's loader gives each process and worker its own share, and the length of that share.
     r"Your `IterableDataset` has `__len__` defined",
 )
