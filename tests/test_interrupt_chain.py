@@ -11,8 +11,10 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 
 from helpers import cli, read_metrics
+from lit_classifier.cli import ClassifierCLI
 
 # 4 epochs of 6 steps; validation of 2 batches after each.
 RUN = ["--trainer.limit_train_batches=6", "--trainer.limit_val_batches=2", "--trainer.max_epochs=4"]
@@ -56,6 +58,14 @@ def interrupted_at(epoch: int, batch: int, validation: bool = False) -> list[str
     ]
 
 
+def assert_same_weights_as_uninterrupted(finished: ClassifierCLI, run: list[str]) -> None:
+    """Every batch was trained once, in the uninterrupted run's order: the same weights at the end."""
+    uninterrupted = cli("fit", *run, "--trainer.logger.init_args.save_dir=uninterrupted")
+    expected = uninterrupted.model.state_dict()
+    for name, tensor in finished.model.state_dict().items():
+        assert torch.equal(tensor, expected[name]), name
+
+
 def validation_rows() -> list[int]:
     """The epoch of every validation row in every run folder, in order."""
     epochs = []
@@ -89,6 +99,7 @@ def test_chained_interrupts_end_at_the_uninterrupted_step_with_one_validation_pe
     assert validation_rows() == [0, 1, 2, 3]
     for folder in Path("runs/lightning_logs").iterdir():
         assert (folder / "checkpoints").is_dir(), f"{folder} holds only config files"
+    assert_same_weights_as_uninterrupted(finished, RUN)
 
 
 def test_the_epoch_line_after_a_mid_epoch_resume_times_that_run_only(
@@ -123,3 +134,4 @@ def test_sigkills_with_a_checkpoint_every_step_resume_to_the_uninterrupted_step(
     finished = cli("fit", *every_step, "--ckpt_path=last")
 
     assert finished.trainer.global_step == 4 * 6
+    assert_same_weights_as_uninterrupted(finished, every_step)

@@ -57,21 +57,28 @@ def test_resume_from_a_path_continues_the_run_and_its_epoch_numbers(
     assert [line.split(" |")[0] for line in lines] == ["epoch 2/3", "epoch 3/3"]
 
 
-def test_mid_epoch_checkpoint_resumes_and_says_what_happens_to_the_epoch(
-    capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+@pytest.mark.parametrize("resident", ["false", "true"], ids=["DataLoader", "device-resident"])
+def test_a_mid_epoch_checkpoint_resumes_at_the_next_batch_and_ends_like_the_uninterrupted_run(
+    resident: str, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
 ) -> None:
+    run = [*RUN, f"--data.init_args.gpu_resident={resident}"]
+    whole = run_dir(cli("fit", *run, "--trainer.max_epochs=2"))
     # Stop after step 3 of the 4 steps of epoch 1, with a checkpoint written right there.
-    cli("fit", *RUN, "--trainer.max_steps=3", "--checkpoint.every_n_train_steps=3")
+    cli("fit", *run, "--trainer.max_steps=3", "--checkpoint.every_n_train_steps=3")
     capsys.readouterr()
 
-    resumed = cli("fit", *RUN, "--trainer.max_epochs=2", "--ckpt_path=last")
+    resumed = cli("fit", *run, "--trainer.max_epochs=2", "--ckpt_path=last")
 
     out = capsys.readouterr().out
-    assert "resuming mid-epoch: epoch 1 had done 3 batches (global step 3)" in out
-    assert "It runs only its remaining batches" in out
+    assert "resuming mid-epoch: epoch 1 had done 3 batches (global step 3)." in out
+    assert "the epoch goes on at the next sample" in out
     assert not [warning for warning in recwarn if "dataloader is not resumable" in str(warning.message)]
-    assert resumed.trainer.current_epoch == 2
     assert resumed.trainer.global_step == 3 + 1 + 4  # the rest of epoch 1, then all of epoch 2
+    # The 4th batch of epoch 1 is the one the uninterrupted run took there: the same weights after.
+    expected = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    ended = torch.load(run_dir(resumed) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for name, tensor in expected.items():
+        assert torch.equal(ended[name], tensor), name
 
 
 def test_ckpt_path_last_also_finds_a_shared_checkpoint_folder(capsys: pytest.CaptureFixture[str]) -> None:

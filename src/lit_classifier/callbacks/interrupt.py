@@ -23,6 +23,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from lit_classifier.checkpoint_io import is_local
+from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.runs import INTERRUPTED, checkpoint_folder
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -129,8 +130,13 @@ class Interruption(Callback):
             print(f"resuming {where} (global step {step}): the run continues exactly")
             return
         done = f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step})."
-        if stateful_loader:  # litdata's loader was saved by Lightning with its place in the epoch
-            print(f"{done} The training loader saved its place: the epoch goes on at the next sample")
+        # litdata's loader was saved by Lightning with its place in the epoch; our data modules save
+        # theirs (``ClassificationDataModule.state_dict``).
+        datamodule = getattr(trainer, "datamodule", None)
+        if stateful_loader or (
+            isinstance(datamodule, ClassificationDataModule) and datamodule.resumes_mid_epoch
+        ):
+            print(f"{done} The training order saved its place: the epoch goes on at the next sample")
             return
         print(
             f"{done} It runs only its remaining batches, taken from the start of that epoch's shuffled "

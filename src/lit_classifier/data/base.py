@@ -13,7 +13,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -24,7 +24,7 @@ from lit_classifier.data.gpu import DeviceBatches
 from lit_classifier.data.images import ImageFolderError
 from lit_classifier.data.options import DataOptionError, check_at_least
 from lit_classifier.data.predict import ImageTransform, PredictImages
-from lit_classifier.data.sampling import distributed_sampler, process_grid
+from lit_classifier.data.sampling import distributed_sampler, process_grid, training_position
 from lit_classifier.data.tensors import ImageTensors
 
 # What LightningCLI adds to the hyperparameters of each class it builds: not init arguments.
@@ -107,6 +107,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
         self._new_images: PredictImages | None = None
+        self._resume_at: tuple[int, int] | None = None
 
     @property
     @abstractmethod
@@ -173,6 +174,24 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
         if self.predict_root is not None and stage in (None, "predict") and self._new_images is None:
             self._new_images = PredictImages(self.predict_root, self.image_transform(), strict=self.strict)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in each checkpoint: where training stood in its epoch, if inside one, so that a
+        resume goes on at the next batch of that epoch's order instead of its first."""
+        position = training_position(self.trainer)
+        return {} if position is None else {"training_position": list(position)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        position = state_dict.get("training_position")
+        self._resume_at = None if position is None else (int(position[0]), int(position[1]))
+
+    @property
+    def resumes_mid_epoch(self) -> bool:
+        """Whether this fit resumed inside an epoch, continuing its training order where it stood."""
+        return self._resume_at is not None
+
+    def teardown(self, stage: str) -> None:
+        self._resume_at = None  # the position belongs to the fit that restored it
 
     @property
     def splits(self) -> dict[str, Dataset]:
@@ -252,6 +271,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             seed=self.seed,
             split=split,
             batch_size=self.batch_size,
+            resume_at=self._resume_at,
         )
 
     def _dataset(self, split: str) -> Dataset:

@@ -64,8 +64,10 @@ class DeviceBatches:
         self.batch_sampler = None
 
     def __len__(self) -> int:
-        count = len(self.sampler) if self.sampler is not None else len(self.labels)
-        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+        return self._batches(len(self.sampler) if self.sampler is not None else len(self.labels))
+
+    def _batches(self, samples: int) -> int:
+        return samples // self.batch_size if self.drop_last else -(-samples // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = torch.as_tensor(list(self.sampler) if self.sampler is not None else range(len(self.labels)))
@@ -76,7 +78,8 @@ class DeviceBatches:
             # Without a `set_epoch` call (a hand-written loop) the next pass is the next epoch.
             self.sampler.set_epoch(epoch + 1)
         generator = torch.Generator(self.device).manual_seed(_mix(self.seed, epoch, rank))
-        for batch in range(len(self)):
+        # The order may be shorter than the epoch (a run resumed inside it): as many batches as it holds.
+        for batch in range(self._batches(len(order))):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             images = self.images.index_select(0, index)  # not `images[index]`: slower on the CPU
             yield self.transform(images, generator), self.labels.index_select(0, index)

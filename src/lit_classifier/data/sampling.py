@@ -9,6 +9,9 @@ would count some images twice. Here the data module chooses instead:
   when a run restarts with the same seed. Padding is harmless there. A single process gets it
   too (one shard: the whole set), so that the order of epoch ``e`` is a function of the seed and
   ``e`` alone, and a run resumed after epoch ``e`` sees the epochs an uninterrupted run sees.
+- a run resumed from a checkpoint written inside an epoch continues that epoch's order at the
+  next batch: the data module saves where training stood (``training_position``), and the
+  sampler of that epoch leaves out the samples already trained on (``TrainingOrder``).
 - validation, test and predict: Lightning's ``UnrepeatedDistributedSampler``: every sample exactly
   once, so shards may differ by one sample and processes may run different numbers of batches
   (the epoch metrics are reduced once at epoch end, so nothing waits on a missing batch).
@@ -19,10 +22,12 @@ Lightning leaves a loader that already has a ``DistributedSampler`` alone. The d
 
 from __future__ import annotations
 
-from collections.abc import Sized
+import itertools
+from collections.abc import Iterator, Sized
 
 import lightning as L
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import Dataset, DistributedSampler
 
 from lit_classifier.errors import InputError
@@ -30,6 +35,37 @@ from lit_classifier.errors import InputError
 
 class SplitSizeError(InputError, ValueError):
     """A split too small for the batch size or the number of processes; the message gives both numbers."""
+
+
+class TrainingOrder(DistributedSampler):
+    """The training order of one process (a ``DistributedSampler`` shard), which a resumed run can
+    enter part-way: in epoch ``resume_at[0]`` it leaves out the first ``resume_at[1]`` samples,
+    those the checkpoint's run had already trained on. Its length stays the whole epoch's, so
+    Lightning counts the epoch's batches as the uninterrupted run does."""
+
+    def __init__(
+        self, dataset: Dataset, num_replicas: int, rank: int, seed: int, resume_at: tuple[int, int] | None
+    ) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.resume_at = resume_at
+
+    def __iter__(self) -> Iterator[int]:
+        order = super().__iter__()
+        if self.resume_at is None or self.resume_at[0] != self.epoch:
+            return order
+        return itertools.islice(order, self.resume_at[1], None)
+
+
+def training_position(trainer: L.Trainer | None) -> tuple[int, int] | None:
+    """(epoch, batches trained in it) while ``fit`` is inside an epoch; ``None`` between epochs,
+    where a resume starts the next epoch from its beginning anyway."""
+    if trainer is None or trainer.state.fn != TrainerFn.FITTING:
+        return None
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    done = progress.current.ready  # batches begun in this epoch; checkpoints are written after a step
+    if done == 0 or progress.is_last_batch:
+        return None
+    return trainer.current_epoch, done
 
 
 def process_grid(trainer: L.Trainer | None) -> tuple[int, int]:
@@ -49,6 +85,7 @@ def distributed_sampler(
     seed: int,
     split: str,
     batch_size: int = 1,
+    resume_at: tuple[int, int] | None = None,
 ) -> DistributedSampler | None:
     """The sampler of process ``rank`` out of ``num_replicas``; ``None``: evaluate in order, one process.
 
@@ -60,11 +97,12 @@ def distributed_sampler(
         seed: seed of the training order; epoch ``e`` shuffles with ``seed + e``.
         split: name of the split, for the error message.
         batch_size: images per step of each process; training refuses a shard without one full batch.
+        resume_at: (epoch, batches of it already trained), from a checkpoint written inside that
+            epoch (``training_position``): the training order goes on at the next batch.
     """
     if train:
-        sampler: DistributedSampler = DistributedSampler(
-            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed
-        )
+        skip = None if resume_at is None else (resume_at[0], resume_at[1] * batch_size)
+        sampler: DistributedSampler = TrainingOrder(dataset, num_replicas, rank, seed, resume_at=skip)
         if len(sampler) < batch_size:  # training keeps full batches only: there would be no step at all
             each = f"each of the {num_replicas} processes gets" if num_replicas > 1 else "there are"
             raise SplitSizeError(
