@@ -74,6 +74,22 @@ def test_training_shards_are_disjoint_and_reshuffle_every_epoch_like_a_restart()
     assert shards(100, train=True, epoch=1, seed=1) != epoch_1
 
 
+def test_a_resumed_epoch_goes_on_at_the_next_batch_of_each_shard() -> None:
+    dataset = TensorDataset(torch.arange(100))
+    uninterrupted = shards(100, train=True, epoch=1)
+    for rank in (0, 1):
+        # A checkpoint written after 2 batches of 10 in epoch 1, read back by a resumed run.
+        sampler = distributed_sampler(
+            dataset, 2, rank, train=True, seed=0, split="train", batch_size=10, resume_at=(1, 2)
+        )
+        assert sampler is not None
+        sampler.set_epoch(1)
+        assert list(sampler) == uninterrupted[rank][20:]
+        assert len(sampler) == 50  # Lightning still counts the whole epoch's batches
+        sampler.set_epoch(2)
+        assert list(sampler) == shards(100, train=True, epoch=2)[rank]
+
+
 def test_one_process_evaluates_in_plain_order() -> None:
     dataset = TensorDataset(torch.arange(5))
 
