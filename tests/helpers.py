@@ -9,9 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+import torch
+from torch import Tensor
 
 from lit_classifier.cli import ClassifierCLI, run
 
@@ -46,6 +49,12 @@ def read_metrics(folder: Path) -> list[dict[str, str]]:
 def last_value(rows: list[dict[str, str]], key: str) -> float:
     """The last logged value of ``key``."""
     return float([row[key] for row in rows if row.get(key)][-1])
+
+
+def assert_same_tensors(tensors: Mapping[str, Tensor], reference: Mapping[str, Tensor]) -> None:
+    """Each tensor of ``tensors`` (a state dict) equals, bit for bit, its namesake in ``reference``."""
+    for name, tensor in tensors.items():
+        assert torch.equal(tensor, reference[name]), name
 
 
 def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import FAST, cli, last_value, read_metrics, run_dir
+from helpers import FAST, assert_same_tensors, cli, last_value, read_metrics, run_dir
 from lit_classifier import ClassifierModule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,8 +133,7 @@ def test_cli_checkpoint_loads_as_plain_data_and_rebuilds_the_network() -> None:
 
     assert state["hyper_parameters"]["model"]["class_path"] == "lit_classifier.models.SmallCNN"
     assert module.class_names == [str(i) for i in range(10)]
-    for name, tensor in module.state_dict().items():
-        assert torch.equal(tensor, state["state_dict"][name]), name
+    assert_same_tensors(module.state_dict(), state["state_dict"])
 
 
 @pytest.mark.parametrize(

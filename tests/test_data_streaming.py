@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from data_files import write_image_folder
-from helpers import FAST, cli, run_dir
+from helpers import FAST, assert_same_tensors, cli, run_dir
 from lit_classifier import StreamingDataModule
 from lit_classifier.data import ChunksError, SyntheticDataModule, optimize_data
 from lit_classifier.data.optimize import main as optimize_command
@@ -120,9 +120,7 @@ def test_an_interrupted_run_resumes_at_the_next_sample(chunks: Path) -> None:
     resumed = cli("fit", *stream(chunks), *EXACT, "--trainer.max_epochs=2", "--ckpt_path=last")
 
     assert resumed.trainer.global_step == whole.trainer.global_step == 8
-    expected = whole.model.state_dict()
-    for name, tensor in resumed.model.state_dict().items():
-        assert torch.equal(tensor, expected[name]), name  # the same samples in the same order
+    assert_same_tensors(resumed.model.state_dict(), whole.model.state_dict())  # the same samples, in order
 
 
 def test_missing_chunks_are_one_line_naming_where_it_looked(

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-import torch
 
-from helpers import cli, read_metrics
+from helpers import assert_same_tensors, cli, read_metrics
 from lit_classifier.cli import ClassifierCLI
 
 # 4 epochs of 6 steps; validation of 2 batches after each.
@@ -61,9 +60,7 @@ def interrupted_at(epoch: int, batch: int, validation: bool = False) -> list[str
 def assert_same_weights_as_uninterrupted(finished: ClassifierCLI, run: list[str]) -> None:
     """Every batch was trained once, in the uninterrupted run's order: the same weights at the end."""
     uninterrupted = cli("fit", *run, "--trainer.logger.init_args.save_dir=uninterrupted")
-    expected = uninterrupted.model.state_dict()
-    for name, tensor in finished.model.state_dict().items():
-        assert torch.equal(tensor, expected[name]), name
+    assert_same_tensors(finished.model.state_dict(), uninterrupted.model.state_dict())
 
 
 def validation_rows() -> list[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import cli, read_metrics, run_dir
+from helpers import assert_same_tensors, cli, read_metrics, run_dir
 
 # Short shuffled epochs, a momentum optimizer and a scheduler: all the state a resume must restore.
 RUN = [
@@ -29,8 +29,7 @@ def test_stopped_after_epoch_1_and_resumed_equals_the_uninterrupted_run() -> Non
     expected = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)
     resumed = torch.load(rest / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["global_step"] == expected["global_step"] == 8
-    for name, tensor in expected["state_dict"].items():
-        assert torch.equal(resumed["state_dict"][name], tensor), name
+    assert_same_tensors(expected["state_dict"], resumed["state_dict"])
     momentum = expected["optimizer_states"][0]["state"]
     resumed_momentum = resumed["optimizer_states"][0]["state"]
     assert len(momentum) > 0
@@ -77,8 +76,7 @@ def test_a_mid_epoch_checkpoint_resumes_at_the_next_batch_and_ends_like_the_unin
     # The 4th batch of epoch 1 is the one the uninterrupted run took there: the same weights after.
     expected = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     ended = torch.load(run_dir(resumed) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    for name, tensor in expected.items():
-        assert torch.equal(ended[name], tensor), name
+    assert_same_tensors(expected, ended)
 
 
 def test_ckpt_path_last_also_finds_a_shared_checkpoint_folder(capsys: pytest.CaptureFixture[str]) -> None:
