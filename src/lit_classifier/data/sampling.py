@@ -39,21 +39,21 @@ class SplitSizeError(InputError, ValueError):
 
 class TrainingOrder(DistributedSampler):
     """The training order of one process (a ``DistributedSampler`` shard), which a resumed run can
-    enter part-way: in epoch ``resume_at[0]`` it leaves out the first ``resume_at[1]`` samples,
-    those the checkpoint's run had already trained on. Its length stays the whole epoch's, so
+    enter part-way: in epoch ``skip[0]`` it leaves out the first ``skip[1]`` samples, those the
+    checkpoint's run had already trained on. Its length stays the whole epoch's, so
     Lightning counts the epoch's batches as the uninterrupted run does."""
 
     def __init__(
-        self, dataset: Dataset, num_replicas: int, rank: int, seed: int, resume_at: tuple[int, int] | None
+        self, dataset: Dataset, num_replicas: int, rank: int, seed: int, skip: tuple[int, int] | None
     ) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
-        self.resume_at = resume_at
+        self.skip = skip  # (epoch, samples)
 
     def __iter__(self) -> Iterator[int]:
         order = super().__iter__()
-        if self.resume_at is None or self.resume_at[0] != self.epoch:
+        if self.skip is None or self.skip[0] != self.epoch:
             return order
-        return itertools.islice(order, self.resume_at[1], None)
+        return itertools.islice(order, self.skip[1], None)
 
 
 def training_position(trainer: L.Trainer | None) -> tuple[int, int] | None:
@@ -102,7 +102,7 @@ def distributed_sampler(
     """
     if train:
         skip = None if resume_at is None else (resume_at[0], resume_at[1] * batch_size)
-        sampler: DistributedSampler = TrainingOrder(dataset, num_replicas, rank, seed, resume_at=skip)
+        sampler: DistributedSampler = TrainingOrder(dataset, num_replicas, rank, seed, skip)
         if len(sampler) < batch_size:  # training keeps full batches only: there would be no step at all
             each = f"each of the {num_replicas} processes gets" if num_replicas > 1 else "there are"
             raise SplitSizeError(
