@@ -116,16 +116,21 @@ def test_offline_download_fails_with_the_file_list_not_a_network_trace(
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)  # as on a machine without network
-    data = module(data_dir=str(tmp_path))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "other.txt").write_text("what was there before stays")
+    data = module(data_dir=str(tmp_path / "data"))
 
     with pytest.raises(DataFilesMissing) as error:
         data.prepare_data()
     with pytest.raises(SystemExit) as exit_info:
-        cli("fit", f"--data={module.__module__}.{module.__name__}", f"--data.data_dir={tmp_path}", *FAST)
+        cli("fit", f"--data={module.__module__}.{module.__name__}", "--data.data_dir=new", *FAST)
 
     message = str(error.value)
     assert "the download failed (<urlopen error" in message and "these files are missing" in message
-    assert str(tmp_path / module.spec.folder) in message
+    assert str(tmp_path / "data" / module.spec.folder) in message
+    # Nothing half-made is left: no empty folder for the set, no new data_dir.
+    assert [path.name for path in (tmp_path / "data").iterdir()] == ["other.txt"]
+    assert not (tmp_path / "new").exists()
     assert error.value.__cause__ is None and error.value.__suppress_context__  # no chained trace
     assert exit_info.value.code == 2
     err = capsys.readouterr().err

@@ -5,9 +5,11 @@ and reads them from there afterwards; offline, with the files absent, setup stop
 listing the files it expected, where, and how to get them. The official test split is ``test``;
 validation is carved from the training split with a fixed seed. The splits are uint8 tensors in
 memory, so ``gpu_resident: true`` can hold them on the accelerator (``lit_classifier.data.gpu``).
+The files are read as data: MNIST's idx files by torchvision, CIFAR's pickled batches by
+``cifar_batches`` (which builds numpy arrays and nothing else), never by ``pickle.load``.
 
-A set is described by data (``StandardSet``: reader, files, url, shape, statistics); its class
-states only the defaults it changes (the CIFARs: crop and flip augmentation).
+A set is described by data (``StandardSet``: files, url, shape, statistics, how to download and
+read it); its class states only the defaults it changes (the CIFARs: crop and flip augmentation).
 
     lit-classifier fit --config configs/cifar10.yaml
     lit-classifier fit --data lit_classifier.MNISTDataModule --data.data_dir ~/data
@@ -15,16 +17,21 @@ states only the defaults it changes (the CIFARs: crop and flip augmentation).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import datasets
+from torchvision.datasets.utils import download_and_extract_archive
 
 from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.cifar_batches import read_batches, read_class_names
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.tensors import ImageTensors, carve_validation
@@ -35,25 +42,8 @@ class DataFilesMissing(InputError, FileNotFoundError):
     """The files of a data set are not where they should be, and could not be downloaded."""
 
 
-class _CIFAR10Files(datasets.CIFAR10):
-    """torchvision's CIFAR-10 reader, checking that the extracted files exist, not their md5 sums.
-
-    torchvision hashes all 180 MB of batches at every start; the download itself is still checked
-    against the archive's md5. Checking presence only also lets tests write tiny batches in the
-    real pickle format.
-    """
-
-    train_list: ClassVar[list[list[Any]]] = [[name, None] for name, _ in datasets.CIFAR10.train_list]
-    test_list: ClassVar[list[list[Any]]] = [[name, None] for name, _ in datasets.CIFAR10.test_list]
-    meta: ClassVar[dict[str, Any]] = {**datasets.CIFAR10.meta, "md5": None}
-
-
-class _CIFAR100Files(datasets.CIFAR100):
-    """CIFAR-100 as ``_CIFAR10Files`` reads CIFAR-10."""
-
-    train_list: ClassVar[list[list[Any]]] = [[name, None] for name, _ in datasets.CIFAR100.train_list]
-    test_list: ClassVar[list[list[Any]]] = [[name, None] for name, _ in datasets.CIFAR100.test_list]
-    meta: ClassVar[dict[str, Any]] = {**datasets.CIFAR100.meta, "md5": None}
+#: One split as read from the files: images (N, C, H, W) uint8, labels (N,), the class names.
+Split = tuple[Tensor, Tensor, list[str]]
 
 
 @dataclass(frozen=True)
@@ -61,13 +51,15 @@ class StandardSet:
     """What sets one torchvision set apart from another.
 
     Attributes:
-        reader: torchvision's data set class that reads (and downloads) the files.
-        folder: where the reader keeps the files, under ``data_dir``.
-        files: what must be there for the reader to work.
+        reader: torchvision's data set class: its download addresses and checksums.
+        folder: where the files are, under ``data_dir``.
+        files: what must be there to read the set.
         url: where the files come from, for the offline message.
         shape: (channels, height, width) of one image.
         mean: per-channel mean of the [0, 1]-scaled training pixels.
         std: per-channel standard deviation of the same.
+        download: fetches the files into ``data_dir``, checking them against their md5 sums.
+        read: ``read(data_dir, train)`` gives a split, reading the files as data only.
     """
 
     reader: type[datasets.VisionDataset]
@@ -77,6 +69,8 @@ class StandardSet:
     shape: tuple[int, int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    download: Callable[[Path], None]
+    read: Callable[[Path, bool], Split]
 
 
 _MNIST_FILES = (
@@ -88,22 +82,47 @@ _MNIST_FILES = (
 
 
 def _idx_set(reader: Any, mean: tuple[float, ...], std: tuple[float, ...]) -> StandardSet:
-    """An MNIST-format set: four idx files under ``<reader name>/raw``, 28x28 gray images."""
+    """An MNIST-format set: four idx files under ``<reader name>/raw``, 28x28 gray images, read by
+    torchvision (the idx format is bytes and a header: nothing in it is executed)."""
+
+    def download(data_dir: Path) -> None:
+        for train in (True, False):
+            reader(str(data_dir), train=train, download=True)
+
+    def read(data_dir: Path, train: bool) -> Split:
+        dataset = reader(str(data_dir), train=train, download=False)
+        names = [str(name) for name in dataset.classes]
+        return dataset.data.unsqueeze(1), torch.as_tensor(dataset.targets, dtype=torch.long), names
+
     url = f"{reader.mirrors[0]} (the four *-ubyte.gz files, gunzipped)"
-    return StandardSet(reader, f"{reader.__name__}/raw", _MNIST_FILES, url, (1, 28, 28), mean, std)
+    return StandardSet(
+        reader, f"{reader.__name__}/raw", _MNIST_FILES, url, (1, 28, 28), mean, std, download, read
+    )
 
 
-def _pickle_set(reader: Any, mean: tuple[float, ...], std: tuple[float, ...]) -> StandardSet:
-    """A CIFAR-format set: python pickle batches and a meta file, 32x32 colour images."""
-    files = (*(name for name, _ in (*reader.train_list, *reader.test_list)), reader.meta["filename"])
-    return StandardSet(reader, reader.base_folder, files, reader.url, (3, 32, 32), mean, std)
+def _pickle_set(reader: Any, label_key: str, mean: tuple[float, ...], std: tuple[float, ...]) -> StandardSet:
+    """A CIFAR-format set: python pickle batches and a meta file, 32x32 colour images, read with
+    ``cifar_batches`` (never torchvision's ``pickle.load``)."""
+    train_names = [name for name, _ in reader.train_list]
+    test_names = [name for name, _ in reader.test_list]
+
+    def download(data_dir: Path) -> None:
+        download_and_extract_archive(reader.url, str(data_dir), filename=reader.filename, md5=reader.tgz_md5)
+
+    def read(data_dir: Path, train: bool) -> Split:
+        folder = data_dir / reader.base_folder
+        images, labels = read_batches(folder, train_names if train else test_names, label_key)
+        return images, labels, read_class_names(folder / reader.meta["filename"], reader.meta["key"])
+
+    files = (*train_names, *test_names, reader.meta["filename"])
+    return StandardSet(reader, reader.base_folder, files, reader.url, (3, 32, 32), mean, std, download, read)
 
 
 # Each set's folder, files and url are those of its torchvision reader; the statistics are its own.
 MNIST = _idx_set(datasets.MNIST, (0.1307,), (0.3081,))
 FASHION_MNIST = _idx_set(datasets.FashionMNIST, (0.2860,), (0.3530,))
-CIFAR10 = _pickle_set(_CIFAR10Files, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-CIFAR100 = _pickle_set(_CIFAR100Files, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+CIFAR10 = _pickle_set(datasets.CIFAR10, "labels", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+CIFAR100 = _pickle_set(datasets.CIFAR100, "fine_labels", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 
 
 class StandardDataModule(ClassificationDataModule):
@@ -151,12 +170,15 @@ class StandardDataModule(ClassificationDataModule):
         return [path for path in (folder / name for name in self.spec.files) if not path.is_file()]
 
     def prepare_data(self) -> None:
-        """Download the files if they are missing and ``download`` is on (one process per machine)."""
+        """Download the files if they are missing and ``download`` is on (one process per machine).
+
+        A download that fails leaves nothing behind: no empty folder, no half-written archive.
+        """
         if not self.missing_files() or not self.download:
             return
         try:
-            for train in (True, False):
-                self.spec.reader(str(self.data_dir), train=train, download=True)  # type: ignore[call-arg]
+            with _removed_on_failure(self.data_dir, self.data_dir / Path(self.spec.folder).parts[0]):
+                self.spec.download(self.data_dir)
         except (OSError, RuntimeError) as error:  # URLError is an OSError; torchvision wraps some
             raise self._missing_error(f"the download failed ({_innermost_reason(error)})") from None
 
@@ -172,12 +194,7 @@ class StandardDataModule(ClassificationDataModule):
         return splits
 
     def _read(self, train: bool) -> ImageTensors:
-        dataset: Any = self.spec.reader(str(self.data_dir), train=train, download=False)  # type: ignore[call-arg]
-        self._class_names = [str(name) for name in dataset.classes]
-        images = torch.as_tensor(dataset.data)
-        # MNIST keeps (N, H, W); the CIFARs keep (N, H, W, C) as numpy: both become (N, C, H, W).
-        images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
-        labels = torch.as_tensor(dataset.targets, dtype=torch.long)
+        images, labels, self._class_names = self.spec.read(self.data_dir, train)
         source = f"the {'training' if train else 'test'} files in {self.data_dir / self.spec.folder}"
         return ImageTensors(images.contiguous(), labels, source)
 
@@ -190,6 +207,29 @@ class StandardDataModule(ClassificationDataModule):
             f"(data_dir={self.data_dir}), or download {self.spec.url} and unpack it so that the files "
             f"above exist; then point --data.data_dir at the folder."
         )
+
+
+@contextmanager
+def _removed_on_failure(data_dir: Path, own: Path) -> Iterator[None]:
+    """Remove what the block wrote into ``data_dir`` (its entries) and into ``own`` (at any depth)
+    if it raises: a failed download is as if it had not started."""
+
+    def present() -> set[Path]:
+        found = {data_dir} if data_dir.exists() else set()
+        found.update(data_dir.iterdir() if data_dir.is_dir() else ())
+        found.update(own.rglob("*") if own.is_dir() else ())
+        return found
+
+    before = present()
+    try:
+        yield
+    except BaseException:
+        for path in sorted(present() - before, key=lambda p: len(p.parts)):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
 
 
 def _innermost_reason(error: BaseException) -> str:
