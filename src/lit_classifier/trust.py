@@ -12,7 +12,8 @@ here before anything is imported or called:
 - a data module only from a ``LightningDataModule`` subclass defined in ``lit_classifier`` or in a
   trusted module;
 - their arguments must be plain data (numbers, strings, booleans, ``None``, lists and dicts of
-  them) with no ``class_path`` anywhere inside, so nothing nested gets built either.
+  them) with no ``class_path`` anywhere inside, so nothing nested gets built either;
+- arguments by which a user trusts data (``USER_ONLY``) are dropped: only the user may give them.
 
 The prefix is checked before anything is imported: importing a module runs its top-level code.
 Optimizers and schedulers are never built from a file at all (``lit_classifier.restore``).
@@ -36,6 +37,10 @@ NETWORK_PACKAGES = ("lit_classifier.models", "timm")
 DATA_PACKAGES = ("lit_classifier",)
 
 Spec = dict[str, Any]
+
+#: Arguments that lift a safety check, such as reading chunks stored with pickle: a file never sets
+#: them, whatever it records (the run that wrote it may have been given them by its user).
+USER_ONLY = ("trusted_data",)
 
 
 class UntrustedSpecError(InputError, ValueError):
@@ -66,7 +71,8 @@ def checked_spec(spec: Any, what: str, source: str) -> Spec:
             f"{source}: the {what} {spec['class_path']} has arguments that are not plain data (numbers, "
             "strings, lists, dicts; no class_path inside), so they are not built from a file"
         )
-    return {"class_path": spec["class_path"], "init_args": dict(init_args)}
+    kept = {name: value for name, value in init_args.items() if name not in USER_ONLY}
+    return {"class_path": spec["class_path"], "init_args": kept}
 
 
 def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ()) -> Spec:

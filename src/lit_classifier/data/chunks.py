@@ -13,6 +13,12 @@ storage that litdata reaches (local disks, S3, GCS, Azure, ...) holds the info b
 with no storage client of our own. Images are kept encoded: the files' own bytes for image folders
 and Hugging Face sets (no re-encoding, no loss), PNG for sets held as tensors (lossless).
 litdata is imported here, inside the functions, so that the package's default path never does.
+
+Chunks are untrusted input: litdata decodes each field with the serializer its ``index.json``
+names, and its ``pickle`` serializer (like ``graph``'s fallback) runs whatever the chunk's author
+pickled. So every split's index is checked before a sample is read (``check_serializers``): only
+serializers that turn bytes into bytes, text or numbers are read, unless the user trusts the data.
+``lit-classifier-optimize`` writes only those.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import io
 import json
 import multiprocessing
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -33,6 +40,11 @@ if TYPE_CHECKING:
     from litdata import StreamingDataset
 
 SPLITS = ("train", "val", "test")
+
+#: litdata serializers that give bytes, text or numbers and run nothing: images as their encoded
+#: bytes (``bytes``, or ``file:png`` and the like), labels as ``int``, the info as JSON text (``str``).
+SAFE_SERIALIZERS = frozenset({"bytes", "file", "str", "text", "int", "float", "bool"})
+TRUSTED_DATA_HINT = "--data.trusted_data true (Python: trusted_data=True)"
 
 
 class ChunksError(InputError, ValueError):
@@ -83,7 +95,7 @@ class EncodeSample:
 
     def __call__(self, index: int) -> dict[str, Any]:
         image, label = encoded_sample(self.dataset, index)
-        return {"image": image, "label": label}
+        return {"image": bytes(image), "label": int(label)}  # litdata's bytes and int serializers
 
 
 class InfoSample:
@@ -120,6 +132,37 @@ def write_chunks(
     optimize(InfoSample(info), [0], split_dir(output_dir, "info"), num_workers=1, chunk_size=1, **options)
 
 
+def check_serializers(dataset: StreamingDataset, where: str) -> None:
+    """Refuse the chunks of ``dataset`` (read from ``where``) if its index names a serializer outside
+    ``SAFE_SERIALIZERS``: reading such a field may run code. Nothing has been read from a chunk yet;
+    the index is the one litdata itself reads (for an object store, its copy in the cache)."""
+    index_file = Path(dataset.input_dir.path or where) / "index.json"
+    try:
+        index = json.loads(index_file.read_text())
+        config, chunks = index["config"], index["chunks"]
+        formats = [str(name) for name in config["data_format"]]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ChunksError(f"{where}: cannot read its index.json ({error})") from None
+    fields = list(config.get("types") or {})
+    if len(fields) != len(formats):  # an older litdata records no field names
+        fields = [f"field {n}" for n in range(len(formats))]
+    unsafe = [(field, name) for field, name in zip(fields, formats, strict=True) if not _safe(name)]
+    if unsafe:
+        field, name = unsafe[0]
+        first = chunks[0]["filename"] if chunks and isinstance(chunks[0], dict) else "its chunks"
+        more = f" (and {len(chunks) - 1} more)" if len(chunks) > 1 else ""
+        raise ChunksError(
+            f"{where}: refused to read {first}{more}: it stores {field!r} with litdata's {name!r} "
+            "serializer, which can run code when read. Convert the data with lit-classifier-optimize "
+            "(images as bytes, labels as ints), or if you made these chunks yourself, pass "
+            f"{TRUSTED_DATA_HINT}"
+        )
+
+
+def _safe(serializer: str) -> bool:
+    return serializer.split(":", 1)[0] in SAFE_SERIALIZERS
+
+
 def read_alone(dataset: StreamingDataset) -> StreamingDataset:
     """``dataset`` (a ``StreamingDataset``) iterated whole by this process, whatever the process group.
 
@@ -135,24 +178,29 @@ def read_alone(dataset: StreamingDataset) -> StreamingDataset:
     return dataset
 
 
-def read_info(input_dir: str, cache_dir: str | None = None) -> DataInfo:
-    """The ``DataInfo`` stored with the chunks under ``input_dir`` (``cache_dir``: for a remote copy)."""
+def read_info(input_dir: str, cache_dir: str | None = None, trusted_data: bool = False) -> DataInfo:
+    """The ``DataInfo`` stored with the chunks under ``input_dir`` (``cache_dir``: for a remote copy);
+    ``trusted_data``: read it whatever serializer it was written with."""
     from litdata import StreamingDataset
 
     where = split_dir(input_dir, "info")
     try:
         stored = StreamingDataset(where, cache_dir=split_dir(cache_dir, "info") if cache_dir else None)
+        if not trusted_data:
+            check_serializers(stored, where)
         # Iterated, not indexed: iteration fetches whole chunks from any store (litdata's byte-range
         # reads for indexing fail on its `local:` scheme).
         fields = json.loads(next(iter(read_alone(stored)))["info"])
-    except (OSError, ValueError, KeyError, StopIteration) as error:
+        return DataInfo(
+            class_names=[str(name) for name in fields["class_names"]],
+            shape=(int(fields["shape"][0]), int(fields["shape"][1]), int(fields["shape"][2])),
+            mean=tuple(float(v) for v in fields["mean"]),
+            std=tuple(float(v) for v in fields["std"]),
+        )
+    except ChunksError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError, StopIteration) as error:
         raise ChunksError(
             f"no data info at {where} ({error}): convert the data first, e.g. lit-classifier-optimize "
             f"--data lit_classifier.ImageFolderDataModule --data.root photos --output_dir {input_dir}"
         ) from None
-    return DataInfo(
-        class_names=[str(name) for name in fields["class_names"]],
-        shape=(int(fields["shape"][0]), int(fields["shape"][1]), int(fields["shape"][2])),
-        mean=tuple(float(v) for v in fields["mean"]),
-        std=tuple(float(v) for v in fields["std"]),
-    )

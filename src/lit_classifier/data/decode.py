@@ -30,14 +30,15 @@ from torch import Tensor
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
-from lit_classifier.data.images import ImageFolderError
+from lit_classifier.data.images import IMAGE_FORMATS, ImageFolderError
 
 
 def decode(data: bytes, mode: str = "RGB", source: str = "an image") -> Tensor:
     """The pixels of ``data`` as a (channels, height, width) uint8 tensor in ``mode`` ("RGB" or "L");
     an ``ImageFolderError`` naming ``source`` if they cannot be read."""
     try:
-        with Image.open(io.BytesIO(data)) as image:  # reads the header; refuses a decompression bomb
+        # Reads the header first; refuses a decompression bomb.
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             pixels = np.array(image if image.mode == mode else image.convert(mode))
     # OSError: an unidentified or truncated file; DecompressionBombError is no OSError.
     except (OSError, ValueError, Image.DecompressionBombError) as error:

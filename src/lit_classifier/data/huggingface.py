@@ -35,6 +35,20 @@ class HubDataUnavailable(InputError, ConnectionError):
     """A Hugging Face data set that cannot be loaded: not cached here and no network, or no such set."""
 
 
+def refuse_loading_scripts(local: Path, path: str) -> None:
+    """A data set that comes with a loading script (a ``.py`` file) is code, not data: refused.
+
+    ``datasets`` no longer runs such scripts and ``trust_remote_code`` is never passed; this says
+    so in one line before ``datasets`` is asked, for a folder and for a script named directly.
+    """
+    scripts = [local] if local.suffix == ".py" else sorted(local.glob("*.py")) if local.is_dir() else []
+    if scripts:
+        raise DataOptionError(
+            f"{path}: a data set with a loading script ({scripts[0].name}) runs code to load, so it is not "
+            "read; load only its data files (parquet, arrow, an image folder) or a save_to_disk() folder"
+        )
+
+
 class EncodedRows(Dataset):
     """Rows of a ``datasets.Dataset`` whose image column holds encoded bytes (or a file path)."""
 
@@ -160,6 +174,7 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
         import datasets
 
         local = Path(self.path).expanduser()
+        refuse_loading_scripts(local, self.path)
         try:
             if local.is_dir() and any((local / f).exists() for f in ("dataset_dict.json", "state.json")):
                 loaded = datasets.load_from_disk(str(local))
@@ -173,12 +188,19 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
                     self.path, self.name, data_dir=self.data_dir, cache_dir=self.cache_dir
                 )
         except (ConnectionError, OSError) as error:  # offline, no such set, unreadable files
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise HubDataUnavailable(
-                f"cannot load the Hugging Face data set {self.path!r} ({reason}): with no network, run once "
-                "where there is one (datasets caches it), or save_to_disk() it there and pass that folder "
-                "as --data.path"
+                f"cannot load the Hugging Face data set {self.path!r} ({_first_line(error)}): with no "
+                "network, run once where there is one (datasets caches it), or save_to_disk() it there and "
+                "pass that folder as --data.path"
+            ) from None
+        except RuntimeError as error:  # datasets refuses it, e.g. a hub set that needs a loading script
+            raise HubDataUnavailable(
+                f"cannot load the Hugging Face data set {self.path!r}: {_first_line(error)}"
             ) from None
         if isinstance(loaded, datasets.Dataset):
             return {self.train_split: loaded}
         return dict(loaded)
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

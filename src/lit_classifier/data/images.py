@@ -21,6 +21,11 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from lit_classifier.errors import InputError
 
+#: What a file may be decoded as, whatever its name or bytes say: the formats of torchvision's image
+#: extensions (``IMG_EXTENSIONS``; PIL's JPEG reader also opens cameras' multi-picture JPEGs).
+#: Otherwise PIL tries every plugin it has, EPS among them, which hands the file to Ghostscript.
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "PPM", "TIFF", "WEBP")
+
 
 class ImageFolderError(InputError, ValueError):
     """A folder or image file that cannot give images: none there, no classes, or an unreadable file."""
@@ -38,7 +43,7 @@ def image_files(folder: Path) -> list[Path]:
 def read_image(path: Path) -> Image.Image:
     """The decoded image at ``path``; an ``ImageFolderError`` naming it if it cannot be read."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
             image.load()
             return image
     # OSError: PIL's UnidentifiedImageError and "image file is truncated"; DecompressionBombError is
@@ -50,7 +55,8 @@ def read_image(path: Path) -> Image.Image:
 def decode_problem(path: Path) -> str | None:
     """Why ``path`` cannot be read as an image, or ``None`` if it can (see the module docstring)."""
     try:
-        with Image.open(path) as image:  # reads the header; raises DecompressionBombError
+        # Reads the header first; raises DecompressionBombError.
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
             if image.format == "PNG":
                 image.verify()
             else:

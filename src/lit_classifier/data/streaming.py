@@ -38,7 +38,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_classifier.data.augment import CollateBatch
-from lit_classifier.data.chunks import read_info, split_dir
+from lit_classifier.data.chunks import ChunksError, check_serializers, read_info, split_dir
 from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
 from lit_classifier.data.sampling import process_grid
 
@@ -70,6 +70,9 @@ class StreamingDataModule(EncodedImagesDataModule):
             are prepared as evaluation images.
         mean: per-channel mean for normalisation; ``None``: the one stored with the data.
         std: per-channel standard deviation for normalisation; ``None``: the one stored with the data.
+        trusted_data: read chunks whatever litdata serializer they name, ``pickle`` included, which
+            runs code when read: only for chunks you made yourself. Off, such chunks are refused
+            (``chunks.check_serializers``); a checkpoint never turns it on.
         batch_size: see ``ClassificationDataModule``; 32 here, for images of 224 pixels.
         **kwargs: the other options of ``ClassificationDataModule`` (``seed``, ``num_workers``, ...).
     """
@@ -84,12 +87,13 @@ class StreamingDataModule(EncodedImagesDataModule):
         augment: bool = True,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
+        trusted_data: bool = False,
         batch_size: int = 32,
         **kwargs: Any,
     ) -> None:
         # The info is one small sample: read here, so that the class names, the shape and the
         # statistics are known before setup, as `predict` on new images needs them.
-        self.info = read_info(input_dir, cache_dir)
+        self.info = read_info(input_dir, cache_dir, trusted_data)
         super().__init__(
             image_size=image_size if image_size is not None else self.info.shape[-1],
             resize=resize,
@@ -101,6 +105,7 @@ class StreamingDataModule(EncodedImagesDataModule):
         )
         self.input_dir = input_dir
         self.cache_dir = cache_dir
+        self.trusted_data = trusted_data
 
     @property
     def class_names(self) -> list[str]:
@@ -117,13 +122,18 @@ class StreamingDataModule(EncodedImagesDataModule):
             where = split_dir(self.input_dir, split)
             cache = split_dir(self.cache_dir, split) if self.cache_dir else None
             transform = DecodeSample(self.decoder(train), where)
-            return StreamingDataset(
+            dataset = StreamingDataset(
                 where, cache_dir=cache, shuffle=train, seed=self.seed, transform=transform
             )
+            if not self.trusted_data:
+                check_serializers(dataset, where)
+            return dataset
 
         train, val = stream("train", train=True), stream("val", train=False)
         try:
             test = stream("test", train=False)
+        except ChunksError:
+            raise
         except (OSError, ValueError):  # no test split of its own: litdata finds no index there
             test = val
         return {"train": train, "val": val, "test": test}
