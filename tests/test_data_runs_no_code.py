@@ -5,6 +5,7 @@ Each bad data set below holds, where the real format has pickled data, a pickle 
 image field, and in the info sample), and a Hugging Face folder whose loading script would create
 it on import. Every way of reaching the data (the command line, ``train_model``, a checkpoint's
 stored data module) must stop with one error naming the file, and the canary must not exist.
+Images are decoded only as image formats.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision import datasets
 
 from data_files import write_cifar10, write_image_folder
@@ -34,6 +36,8 @@ from lit_classifier import (
 )
 from lit_classifier.data.chunks import SAFE_SERIALIZERS
 from lit_classifier.data.cifar_batches import read_batches, read_class_names
+from lit_classifier.data.decode import decode
+from lit_classifier.data.images import decode_problem
 from lit_classifier.data.optimize import main as optimize_command
 from lit_classifier.errors import InputError
 from lit_classifier.models import SmallCNN
@@ -248,3 +252,13 @@ def test_optimize_writes_only_serializers_that_run_no_code(tmp_path: Path) -> No
     for split in ("train", "val", "info"):
         config = json.loads((folder / split / "index.json").read_text())["config"]
         assert config["data_format"] and set(config["data_format"]) <= SAFE_SERIALIZERS, split
+
+
+def test_an_image_file_is_decoded_only_as_an_image_format(tmp_path: Path) -> None:
+    postscript = tmp_path / "photo.png"  # PIL's EPS plugin would hand it to Ghostscript
+    postscript.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
+
+    assert Image.open(postscript).format == "EPS"  # what PIL makes of it when any plugin may read it
+    assert "cannot identify image file" in str(decode_problem(postscript))
+    with pytest.raises(InputError, match="cannot identify image file"):
+        decode(postscript.read_bytes(), source=str(postscript))
