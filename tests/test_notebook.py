@@ -49,9 +49,17 @@ def test_notebook_runs_top_to_bottom(kernel_of_this_interpreter: str, tmp_path: 
 
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
 
-    streams = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
-    assert "epoch 8/8 | train loss" in streams  # train_model's lines
-    assert "epoch 4/4 | train loss" in streams  # the command line's lines
+    # Each cell shows its own lines, the pictures line last (none lands in a later cell's output).
+    train_model_lines = printed_by(notebook, "train_model(Net()").splitlines()
+    assert train_model_lines[7].startswith("epoch 8/8 | train loss")
+    assert train_model_lines[8:] == [
+        "drawing learning_curves.png, confusion_matrix.png, misclassified.png to runs/train_model/version_0"
+    ]
+    command_lines = printed_by(notebook, 'run(["fit"').splitlines()
+    assert command_lines[3].startswith("epoch 4/4 | train loss")
+    assert command_lines[4:] == [
+        "wrote learning_curves.png, confusion_matrix.png, misclassified.png to runs/lightning_logs/version_0"
+    ]
     pictures = [
         output
         for cell in notebook.cells
@@ -62,3 +70,10 @@ def test_notebook_runs_top_to_bottom(kernel_of_this_interpreter: str, tmp_path: 
     run_dir = tmp_path / "runs" / "lightning_logs" / "version_0"
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "misclassified.png").is_file()
+
+
+def printed_by(notebook: nbformat.NotebookNode, code: str) -> str:
+    """What the one code cell containing ``code`` printed."""
+    (cell,) = [cell for cell in notebook.cells if cell.cell_type == "code" and code in cell.source]
+    outputs = cell.get("outputs", [])
+    return "".join(output.get("text", "") for output in outputs if output.get("name") == "stdout")

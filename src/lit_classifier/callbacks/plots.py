@@ -12,7 +12,16 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from lit_classifier.plots import Mistakes, SurestMistakes, denormalizer, read_history, write_plots
+from lit_classifier.plots import (
+    CONFUSION_PNG,
+    CURVES_PNG,
+    MISCLASSIFIED_PNG,
+    Mistakes,
+    SurestMistakes,
+    denormalizer,
+    read_history,
+    write_plots,
+)
 
 # Matplotlib's figures are independent, but its font and text caches are shared: one drawing at a time.
 _DRAWING = threading.Lock()
@@ -31,9 +40,10 @@ class RunPlots(Callback):
     Args:
         enabled: write the pictures.
         count: how many misclassified images to show.
-        background: draw in a thread, so that ``fit`` returns while the pictures are drawn;
-            ``wait()`` gives their (absolute) paths once written (``train_model`` does this: a notebook user
-            has the trained model at once). Off, ``fit`` returns with the pictures written.
+        background: draw in a thread, so that ``fit`` returns while the pictures are drawn (the line
+            naming them is printed at once); ``wait()`` gives their (absolute) paths once written
+            (``train_model`` does this: a notebook user has the trained model at once). Off, ``fit``
+            returns with the pictures written.
     """
 
     def __init__(self, enabled: bool = True, count: int = 16, background: bool = False) -> None:
@@ -79,33 +89,34 @@ class RunPlots(Callback):
         mistakes = self._mistakes.result() if self._mistakes is not None and class_names else None
         if mistakes is not None and confusion is not None:  # every process's mistakes are counted there
             mistakes = replace(mistakes, total=int(confusion.sum() - confusion.trace()))
+        metrics_csv = folder / "metrics.csv"
+        history = read_history(metrics_csv) if metrics_csv.is_file() else None
         denormalize = denormalizer(getattr(trainer, "datamodule", None))
-        arguments = (folder, class_names, confusion, mistakes, denormalize, pl_module.print, log_dir)
+        arguments = (folder, class_names, history, confusion, mistakes, denormalize)
         if self.background:
+            # Said now, after the last epoch line: printed by the thread once drawn, the line would
+            # land wherever the caller is by then (in a notebook, the output of a later cell).
+            pl_module.print(f"drawing {', '.join(pictures_of(history, confusion, mistakes))} to {log_dir}")
             self._drawing = threading.Thread(target=self._draw, args=arguments, name="lit-classifier-plots")
             self._drawing.start()
         else:
             self._draw(*arguments)
-            self.wait()
+            pl_module.print(f"wrote {', '.join(path.name for path in self.wait())} to {log_dir}")
 
     def _draw(
         self,
         folder: Path,
         class_names: Sequence[str],
+        history: Sequence[dict[str, float]] | None,
         confusion: Tensor | None,
         mistakes: Mistakes | None,
         denormalize: Callable[[Tensor], Tensor] | None,
-        say: Callable[[str], None],
-        shown: str,
     ) -> None:
         try:
-            metrics_csv = folder / "metrics.csv"
-            history = read_history(metrics_csv) if metrics_csv.is_file() else None
             with _DRAWING:
                 self.paths = write_plots(
                     folder, class_names, history, confusion, mistakes, denormalize, self.count
                 )
-            say(f"wrote {', '.join(path.name for path in self.paths)} to {shown}")
         except BaseException as error:  # handed to whoever waits: a thread's own error would be lost
             self._failure = error
 
@@ -118,3 +129,15 @@ class RunPlots(Callback):
             failure, self._failure = self._failure, None
             raise failure
         return self.paths
+
+
+def pictures_of(
+    history: Sequence[object] | None, confusion: Tensor | None, mistakes: Mistakes | None
+) -> list[str]:
+    """The files ``write_plots`` draws from these: one picture for each that is there."""
+    there = {
+        CURVES_PNG: bool(history),
+        CONFUSION_PNG: confusion is not None,
+        MISCLASSIFIED_PNG: mistakes is not None,
+    }
+    return [name for name, drawn in there.items() if drawn]

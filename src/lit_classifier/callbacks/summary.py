@@ -51,10 +51,14 @@ class EpochSummary(Callback):
 
 def format_row(row: dict[str, float], max_epochs: int | None) -> str:
     """``epoch 3/8 | train loss 0.1234 acc 0.9612 | val loss 0.0876 acc 0.9741 | 1.2 s``."""
-    of = f"/{max_epochs}" if max_epochs and max_epochs > 0 else ""
-    parts = [f"epoch {int(row['epoch'])}{of}"]
+    parts = [epoch_label(int(row["epoch"]), max_epochs)]
     for stage in ("train", "val"):
         if f"{stage}_loss" in row:
             parts.append(f"{stage} loss {row[f'{stage}_loss']:.4f} acc {row[f'{stage}_acc']:.4f}")
     parts.append(f"{row['seconds']:.1f} s")
     return " | ".join(parts)
+
+
+def epoch_label(epoch: int, max_epochs: int | None) -> str:
+    """``epoch 3/8``; ``epoch 3`` when training has no set number of epochs."""
+    return f"epoch {epoch}/{max_epochs}" if max_epochs and max_epochs > 0 else f"epoch {epoch}"
