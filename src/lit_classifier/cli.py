@@ -42,6 +42,7 @@ class ClassifierCLI(LightningCLI):
 
     ckpt_path: str | None = None  # withheld from LightningCLI, which would build what the file names
     run_folder: Path | None = None  # reserved before the logger is built; removed if nothing is written
+    data_named: bool = False  # the command line names its data module class, which wins over a checkpoint's
 
     def setup_parser(
         self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
@@ -58,13 +59,14 @@ class ClassifierCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         super().parse_arguments(parser, args)
         self.ckpt_path = from_checkpoint.withhold(self.config)
+        self.data_named = from_checkpoint.names_data_module(args)
 
     def before_instantiate_classes(self) -> None:
         subcommand = str(self.subcommand)
         config = self.config[subcommand]
         if self.ckpt_path is not None:
             root = runs.logger_root(config)
-            from_checkpoint.apply(self.ckpt_path, config, subcommand, root, DEFAULTS)
+            from_checkpoint.apply(self.ckpt_path, config, subcommand, root, DEFAULTS, self.data_named)
         check_command(config, subcommand, config.get("ckpt_path"))
         self.run_folder = runs.reserve_run_folder(config)
 

@@ -7,7 +7,8 @@ whatever classes they name, before any check. Here the command line withholds ``
 - the network of the checkpoint is used unless the command names one (``--model.model``), and only
   if ``lit_classifier.trust`` allows it;
 - likewise its data module, with the command's own ``--data.*`` options on top, so that
-  ``predict --ckpt_path X --data.predict_root photos/`` needs nothing else;
+  ``predict --ckpt_path X --data.predict_root photos/`` needs nothing else; a data module that the
+  command names (``--data CLASS``, or a config file naming one) wins, the default class too;
 - ``fit`` resumes with the optimizer state saved in the file, so a command whose optimizer,
   scheduler or loss options differ from the checkpoint's is refused, naming the difference
   (rather than recording values that training would not use). The optimizer and scheduler are
@@ -17,13 +18,16 @@ whatever classes they name, before any check. Here the command line withholds ``
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import yaml
 from jsonargparse import Namespace
+from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.callbacks.nonfinite import NonFiniteLossError
 from lit_classifier.checkpoint_io import CheckpointError, is_local, load_checkpoint_file
@@ -44,12 +48,20 @@ def withhold(config: Namespace) -> str | None:
     return str(value) if value else None
 
 
-def apply(value: str, config: Namespace, subcommand: str, runs: Path | None, defaults: Defaults) -> None:
+def apply(
+    value: str,
+    config: Namespace,
+    subcommand: str,
+    runs: Path | None,
+    defaults: Defaults,
+    data_named: bool = False,
+) -> None:
     """Resolve ``last``, read the checkpoint's record and put its network and data into ``config``.
 
     ``config`` is the subcommand's part of the configuration. An option counts as given when it
     differs from its class's default (``parser.minimal_spec``); ``defaults`` are the command's
-    default network and data module class paths.
+    default network and data module class paths. ``data_named``: the command chose its data module
+    class (``names_data_module``), which then wins even when it is the default one.
     """
     if value == "last":
         value = _last(runs, _shared_folder(config), subcommand)
@@ -68,14 +80,62 @@ def apply(value: str, config: Namespace, subcommand: str, runs: Path | None, def
         config[network] = _namespace(network_spec(hparams, value, trusted))
     given_data = minimal_spec(config["data"])
     chosen = class_path_of(resolve(given_data["class_path"]))
-    if hparams.get("data") is not None and chosen != class_path_of(resolve(defaults.data)):
-        if chosen == hparams["data"].get("class_path"):  # the command named the checkpoint's class
-            saved = checked_spec(hparams["data"], "data module", value)
+    if data_named or chosen != class_path_of(resolve(defaults.data)):
+        saved_spec = hparams.get("data")
+        # The command named the checkpoint's class: the checkpoint's options, then the command's.
+        if isinstance(saved_spec, dict) and chosen == saved_spec.get("class_path"):
+            saved = checked_spec(saved_spec, "data module", value)
             config["data"] = _namespace(saved, given_data.get("init_args"))
     elif (saved_data := data_spec(hparams, value, trusted)) is not None:
         config["data"] = _namespace(saved_data, given_data.get("init_args"))
     if subcommand == "fit":
         refuse_changed_options(hparams, config["model.init_args"], value)
+
+
+def names_data_module(args: ArgsType) -> bool:
+    """Whether the command line chooses its data module class: ``--data CLASS`` (``--data=CLASS``,
+    ``--data FILE.yaml``), or a ``--config`` (``-c``) file or string whose ``data`` has a class.
+
+    The parsed configuration cannot tell: the default class is filled in when none is named, and
+    ``--data.batch_size 8`` alone is filled in with it too. Such options alone name no class, so they
+    go to the checkpoint's data module.
+    """
+    if isinstance(args, (dict, Namespace)):
+        return _config_names_data(args.as_dict() if isinstance(args, Namespace) else args)
+    words = sys.argv[1:] if args is None else [str(word) for word in args]
+    for index, word in enumerate(words):
+        key, equals, value = word.partition("=")
+        if not equals:
+            value = words[index + 1] if index + 1 < len(words) else ""
+        if key == "--data":
+            spec = _yaml_value(value)
+            if not isinstance(spec, dict) or "class_path" in spec:
+                return True
+        elif key in ("--config", "-c") and _config_names_data(_yaml_value(value)):
+            return True
+    return False
+
+
+def _config_names_data(config: Any) -> bool:
+    """Whether a configuration (of one subcommand, or keyed by subcommand) gives ``data`` a class."""
+    if not isinstance(config, dict):
+        return False
+    sections = [config, *(section for section in config.values() if isinstance(section, dict))]
+    for section in sections:
+        data = section.get("data")
+        if isinstance(data, str) or (isinstance(data, dict) and "class_path" in data):
+            return True
+    return False
+
+
+def _yaml_value(value: str) -> Any:
+    """A command-line value as jsonargparse reads it: a YAML file's content, else the YAML text itself."""
+    path = Path(value)
+    try:
+        text = path.read_text() if value and path.is_file() else value
+        return yaml.safe_load(text)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return value
 
 
 def refuse_changed_options(hparams: dict[str, Any], options: Namespace, source: str) -> None:

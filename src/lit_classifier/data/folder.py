@@ -109,6 +109,17 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         self.val_fraction = val_fraction
         self.verify = verify
 
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        # Evaluating the validation images as a test is no test: the command says so where it does it.
+        if stage != "test" or not isinstance(self.val_set, ImageFiles) or self.test_set is not self.val_set:
+            return
+        if self.trainer is None or self.trainer.is_global_zero:
+            print(
+                f"{self.root} has no test/ folder: test evaluates the {len(self.val_set)} validation "
+                "images (add root/test/<class>/ for a test of images held out from both)"
+            )
+
     def load_splits(self) -> Mapping[str, Dataset]:
         if not self.root.is_dir():
             raise ImageFolderError(f"image folder {self.root} does not exist")
