@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 from PIL import Image
+from torch import Tensor, nn
 
-from lit_classifier import lr_find
+from helpers import cli
+from lit_classifier import ClassifierModule, lr_find
+from lit_classifier.callbacks.lr_range import LIGHTNING_BETA
+from lit_classifier.module import Batch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,6 +36,36 @@ def test_lr_find_on_the_digits_config_saves_plot_and_suggestion(
     assert not (folder / "learning_curves.png").exists()  # a range test is not a training run
     assert not list(tmp_path.glob("*.csv"))  # nothing outside the run folder
     assert not (folder / "checkpoints").exists()
+
+
+class LossRecorder(ClassifierModule):
+    """``ClassifierModule`` that keeps each training loss as it came, before any smoothing."""
+
+    def __init__(self, model: nn.Module, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        self.raw_losses: list[float] = []
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = super().training_step(batch, batch_idx)
+        self.raw_losses.append(float(loss.detach()))
+        return loss
+
+
+def test_the_smoothed_curve_starts_at_the_first_loss_and_averages_the_losses_so_far() -> None:
+    result = cli(
+        "fit", "--model=test_lr_find.LossRecorder", "--lr_find.enabled=true", "--lr_find.num_training=20"
+    )
+
+    saved = json.loads((Path(result.trainer.log_dir or "") / "lr_find.json").read_text())
+    raw = torch.tensor(result.model.raw_losses, dtype=torch.float64)
+    # An exponential moving average from 0, divided by 1 - beta ** n after n losses (bias correction).
+    weights = [LIGHTNING_BETA ** torch.arange(n - 1, -1, -1, dtype=torch.float64) for n in range(1, 21)]
+    expected = [
+        (1 - LIGHTNING_BETA) * (w * raw[: len(w)]).sum() / (1 - LIGHTNING_BETA ** len(w)) for w in weights
+    ]
+    assert len(raw) == 20
+    assert saved["loss"][0] == pytest.approx(float(raw[0]), rel=1e-6)  # an untrained net: about ln 10
+    assert saved["loss"] == pytest.approx([float(value) for value in expected], rel=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore:Skipping learning rate finder")

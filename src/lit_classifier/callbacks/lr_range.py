@@ -6,9 +6,11 @@ optimizer back as they were. The curve goes to ``lr_find.png`` (the suggestion m
 to ``lr_find.json``, and the run stops: it is a measurement, not training. ``lit-classifier-lr-find``
 is ``lit-classifier fit`` with this switched on.
 
-The suggestion is the rate where the smoothed loss falls fastest; a starting point to check with a
-short run, not a verdict. The finder sets the optimizer's rate directly, so it works with any
-``--model.optimizer``; pass the suggestion on as ``--model.optimizer.lr``.
+The curve is Lightning's smoothed loss with its bias correction set right (``debiased``): it starts
+at the first loss, not at half of it. The suggestion is the rate where the smoothed loss falls
+fastest; a starting point to check with a short run, not a verdict. The finder sets the optimizer's
+rate directly, so it works with any ``--model.optimizer``; pass the suggestion on as
+``--model.optimizer.lr``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ JSON = "lr_find.json"
 
 
 class LRRangeTest(LearningRateFinder):
-    """The range test at the start of ``fit`` when ``enabled``; see the module docstring.
+    """A learning-rate range test instead of training, with its curve and suggestion in the run folder.
+
+    With ``enabled``, ``fit`` runs Lightning's ``LearningRateFinder``, writes ``lr_find.png`` and
+    ``lr_find.json``, and stops.
 
     Args:
         enabled: run the test and stop (``lit-classifier-lr-find`` switches it on).
@@ -62,12 +67,35 @@ class LRRangeTest(LearningRateFinder):
                 "the learning-rate finder does not run with --trainer.fast_dev_run: drop it, and "
                 "shrink the test with --lr_find.num_training instead"
             )
+        first_step = trainer.global_step
         with quiet_progress():
             self.lr_find(trainer, pl_module)
+        if self.optimal_lr is not None:
+            results = self.optimal_lr.results
+            results["loss"] = debiased(results["loss"], first_step)
         folder = Path(trainer.log_dir or ".")  # every process asks: a broadcast under DDP
         if self.optimal_lr is not None and trainer.is_global_zero:
             report(self.optimal_lr.suggestion(), self.optimal_lr, self.settings, folder)
         trainer.should_stop = True  # a measurement, not a training run
+
+
+#: The smoothing of Lightning's finder: each loss it records is this much the running average so far.
+LIGHTNING_BETA = 0.98
+
+
+def debiased(smoothed: list[float], first_step: int) -> list[float]:
+    """Lightning's smoothed losses with the bias correction of an average of the losses seen so far.
+
+    The finder keeps ``avg = beta * avg + (1 - beta) * loss`` from 0 and records
+    ``avg / (1 - beta ** (global_step + 1))``, but the Trainer's ``global_step`` has already counted
+    the batch's own step, and started at ``first_step``: the first value came out as half the first
+    loss (1.17 for the 2.30 of an untrained 10-class network), and the curve rose to a false hump.
+    After ``n`` losses the correction is ``1 - beta ** n``, which makes the first value the first loss.
+    """
+    return [
+        value * (1 - LIGHTNING_BETA ** (first_step + n + 1)) / (1 - LIGHTNING_BETA**n)
+        for n, value in enumerate(smoothed, start=1)
+    ]
 
 
 @contextmanager

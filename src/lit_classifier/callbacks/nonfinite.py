@@ -54,7 +54,9 @@ class TrainingStep:
 
 
 class NonFiniteGuard(Callback):
-    """Applies the ``stop`` or ``skip`` policy to each training loss; see the module docstring.
+    """What a NaN or infinite training loss does: stop the run, naming the step, or skip the batch.
+
+    Neither mode writes a checkpoint of weights that are no longer finite.
 
     Args:
         mode: ``stop`` training at the step whose loss is NaN or infinite, with an error naming it,
