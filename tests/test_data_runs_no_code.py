@@ -11,7 +11,6 @@ Images are decoded only as image formats.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import pickle
 from collections.abc import Callable
@@ -26,7 +25,8 @@ import torch
 from PIL import Image
 from torchvision import datasets
 
-from data_files import write_cifar10, write_image_folder
+from chunk_files import converted_photos, write_chunks
+from data_files import write_cifar10
 from helpers import FAST, cli
 from lit_classifier import (
     CIFAR10DataModule,
@@ -38,7 +38,6 @@ from lit_classifier.data.chunks import SAFE_SERIALIZERS
 from lit_classifier.data.cifar_batches import read_batches, read_class_names
 from lit_classifier.data.decode import decode
 from lit_classifier.data.images import decode_problem
-from lit_classifier.data.optimize import main as optimize_command
 from lit_classifier.errors import InputError
 from lit_classifier.models import SmallCNN
 
@@ -53,30 +52,6 @@ class RunsCode:
 
     def __reduce__(self) -> tuple[Callable[..., Any], tuple[str]]:
         return os.system, (f"touch {self.canary}",)
-
-
-def write_chunks(output: Path, samples: list[dict[str, Any]]) -> None:
-    """``samples`` as one litdata split at ``output``, each field with the serializer litdata picks."""
-    from litdata import optimize
-
-    optimize(
-        samples.__getitem__,
-        list(range(len(samples))),
-        str(output),
-        num_workers=1,
-        chunk_bytes="1MB",
-        mode="overwrite",
-        verbose=False,
-        start_method="fork" if "fork" in multiprocessing.get_all_start_methods() else None,
-    )
-
-
-def converted_photos(folder: Path) -> Path:
-    """photos/ converted by ``lit-classifier-optimize``, as a user would: chunks that are fine."""
-    write_image_folder(folder.parent / "photos", per_class=4)
-    source = ["--data=lit_classifier.ImageFolderDataModule", f"--data.root={folder.parent / 'photos'}"]
-    optimize_command([*source, f"--output_dir={folder}", "--num_workers=1"])
-    return folder
 
 
 def cifar_with_code(folder: Path, canary: Path) -> Path:

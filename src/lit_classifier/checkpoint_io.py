@@ -6,7 +6,8 @@ killed during it leaves a truncated ``last.ckpt``, and nothing is fsynced. ``Ato
 writes a temporary file beside the target, fsyncs it and renames it over the target
 (``os.replace`` is atomic on POSIX and Windows): at every instant the target is either the old
 complete file or the new complete file. A kill during the write can leave a stray
-``.<name>.tmp-<pid>`` file behind, never a broken checkpoint; a full disk leaves neither. The folder
+``.<name>.tmp-<pid>`` file behind, never a broken checkpoint; a full disk leaves neither
+(``lit_classifier.outputs``, which every output of the package goes through). The folder
 is not fsynced after the rename: after a power loss the name may still point at the previous
 (complete) file, which is all the atomicity promised.
 
@@ -17,8 +18,6 @@ reported as "unsafe", which would steer users toward ``--weights_only false``.
 
 from __future__ import annotations
 
-import errno
-import os
 import pickle
 import zipfile
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lit_classifier.errors import InputError
+from lit_classifier.outputs import OutputError, written_whole
 
 
 class CheckpointError(InputError, ValueError):
@@ -64,23 +64,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def atomic_save(checkpoint: dict[str, Any], path: Path) -> None:
     """``torch.save`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    kept = path.exists()
     try:
-        with temporary.open("wb") as file:
+        with written_whole(path, "wb") as file:
             torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
-        os.replace(temporary, path)
-    except BaseException as error:
-        temporary.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            kept = f"; the previous {path.name} is intact" if path.exists() else ""
-            raise CheckpointError(
-                f"no space left in {path.parent} to write {path.name}{kept}: free some space and resume "
-                "with --ckpt_path last"
-            ) from error
-        raise
+    except OutputError as error:
+        intact = f"; the previous {path.name} is intact" if kept else ""
+        raise CheckpointError(f"{error}, then resume with --ckpt_path last{intact}") from error
 
 
 def load_checkpoint_file(

@@ -16,7 +16,7 @@ litdata is imported here, inside the functions, so that the package's default pa
 
 Chunks are untrusted input: litdata decodes each field with the serializer its ``index.json``
 names, and its ``pickle`` serializer (like ``graph``'s fallback) runs whatever the chunk's author
-pickled. So every split's index is checked before a sample is read (``check_serializers``): only
+pickled. So every split's index is checked before a sample is read (``check_chunks``): only
 serializers that turn bytes into bytes, text or numbers are read, unless the user trusts the data.
 ``lit-classifier-optimize`` writes only those.
 """
@@ -34,7 +34,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from lit_classifier.checkpoint_io import is_local
 from lit_classifier.errors import InputError
+from lit_classifier.outputs import replaced_folder
 
 if TYPE_CHECKING:
     from litdata import StreamingDataset
@@ -111,7 +113,20 @@ class InfoSample:
 def write_chunks(
     splits: dict[str, Dataset], info: DataInfo, output_dir: str, num_workers: int, chunk_bytes: str
 ) -> None:
-    """Write each split to ``output_dir/<split>`` and ``info`` to ``output_dir/info`` (overwriting)."""
+    """Write each split to ``output_dir/<split>`` and ``info`` to ``output_dir/info``, replacing what
+    was there. A local folder is replaced whole (``outputs.replaced_folder``): no split of an
+    earlier conversion is kept, and a conversion that fails or is killed leaves the earlier one as
+    it was. An object store is written split by split, in place."""
+    if not is_local(output_dir):
+        _write_splits(splits, info, output_dir, num_workers, chunk_bytes)
+        return
+    with replaced_folder(Path(output_dir)) as staging:
+        _write_splits(splits, info, str(staging), num_workers, chunk_bytes)
+
+
+def _write_splits(
+    splits: dict[str, Dataset], info: DataInfo, output_dir: str, num_workers: int, chunk_bytes: str
+) -> None:
     from litdata import optimize
 
     # Fork where there is fork: the workers need no fresh interpreter (nothing here holds a GPU or a
@@ -132,24 +147,43 @@ def write_chunks(
     optimize(InfoSample(info), [0], split_dir(output_dir, "info"), num_workers=1, chunk_size=1, **options)
 
 
-def check_serializers(dataset: StreamingDataset, where: str) -> None:
-    """Refuse the chunks of ``dataset`` (read from ``where``) if its index names a serializer outside
-    ``SAFE_SERIALIZERS``: reading such a field may run code. Nothing has been read from a chunk yet;
-    the index is the one litdata itself reads (for an object store, its copy in the cache)."""
-    index_file = Path(dataset.input_dir.path or where) / "index.json"
+def check_chunks(dataset: StreamingDataset, where: str, trusted_data: bool = False) -> None:
+    """Check the chunks of ``dataset`` (read from ``where``) before a sample is read from them.
+
+    - Their index must name only ``SAFE_SERIALIZERS`` (unless ``trusted_data``): reading a field of
+      another serializer may run code. The index is the one litdata itself reads (for an object
+      store, its copy in the cache).
+    - In a local folder, every chunk the index lists must be there, whole: litdata would wait for a
+      missing or cut file as for a download, then time out naming neither.
+    """
+    folder = Path(dataset.input_dir.path or where)
     try:
-        index = json.loads(index_file.read_text())
-        config, chunks = index["config"], index["chunks"]
+        index = json.loads((folder / "index.json").read_text())
+        config, chunks = index["config"], list(index["chunks"])
         formats = [str(name) for name in config["data_format"]]
+        sizes = {str(chunk["filename"]): int(chunk["chunk_bytes"]) for chunk in chunks}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ChunksError(f"{where}: cannot read its index.json ({error})") from None
+    if not trusted_data:
+        _check_serializers(config, formats, list(sizes), where)
+    if Path(where).is_dir():
+        for name, size in sizes.items():
+            found = (folder / name).stat().st_size if (folder / name).is_file() else None
+            if found != size:
+                state = "is missing" if found is None else f"has {found} of its {size} bytes"
+                raise ChunksError(
+                    f"{where}: chunk {name} {state}: the folder was not written whole (convert it again)"
+                )
+
+
+def _check_serializers(config: dict[str, Any], formats: list[str], chunks: list[str], where: str) -> None:
     fields = list(config.get("types") or {})
     if len(fields) != len(formats):  # an older litdata records no field names
         fields = [f"field {n}" for n in range(len(formats))]
     unsafe = [(field, name) for field, name in zip(fields, formats, strict=True) if not _safe(name)]
     if unsafe:
         field, name = unsafe[0]
-        first = chunks[0]["filename"] if chunks and isinstance(chunks[0], dict) else "its chunks"
+        first = chunks[0] if chunks else "its chunks"
         more = f" (and {len(chunks) - 1} more)" if len(chunks) > 1 else ""
         raise ChunksError(
             f"{where}: refused to read {first}{more}: it stores {field!r} with litdata's {name!r} "
@@ -186,8 +220,7 @@ def read_info(input_dir: str, cache_dir: str | None = None, trusted_data: bool =
     where = split_dir(input_dir, "info")
     try:
         stored = StreamingDataset(where, cache_dir=split_dir(cache_dir, "info") if cache_dir else None)
-        if not trusted_data:
-            check_serializers(stored, where)
+        check_chunks(stored, where, trusted_data)
         # Iterated, not indexed: iteration fetches whole chunks from any store (litdata's byte-range
         # reads for indexing fail on its `local:` scheme).
         fields = json.loads(next(iter(read_alone(stored)))["info"])

@@ -38,8 +38,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_classifier.data.augment import CollateBatch
-from lit_classifier.data.chunks import ChunksError, check_serializers, read_info, split_dir
+from lit_classifier.data.chunks import ChunksError, check_chunks, read_info, split_dir
 from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
+from lit_classifier.data.labels import check_labels
 from lit_classifier.data.sampling import process_grid
 
 
@@ -72,7 +73,7 @@ class StreamingDataModule(EncodedImagesDataModule):
         std: per-channel standard deviation for normalisation; ``None``: the one stored with the data.
         trusted_data: read chunks whatever litdata serializer they name, ``pickle`` included, which
             runs code when read: only for chunks you made yourself. Off, such chunks are refused
-            (``chunks.check_serializers``); a checkpoint never turns it on.
+            (``chunks.check_chunks``); a checkpoint never turns it on.
         batch_size: see ``ClassificationDataModule``; 32 here, for images of 224 pixels.
         **kwargs: the other options of ``ClassificationDataModule`` (``seed``, ``num_workers``, ...).
     """
@@ -125,11 +126,16 @@ class StreamingDataModule(EncodedImagesDataModule):
             dataset = StreamingDataset(
                 where, cache_dir=cache, shuffle=train, seed=self.seed, transform=transform
             )
-            if not self.trusted_data:
-                check_serializers(dataset, where)
+            check_chunks(dataset, where, self.trusted_data)
             return dataset
 
-        train, val = stream("train", train=True), stream("val", train=False)
+        try:
+            train, val = stream("train", train=True), stream("val", train=False)
+        except ChunksError:
+            raise
+        except (OSError, ValueError) as error:  # a split without its index: a conversion cut short
+            reason = str(error).strip().splitlines()[0]  # litdata's hints follow on further lines
+            raise ChunksError(f"{self.input_dir}: a split is missing ({reason}): convert it again") from None
         try:
             test = stream("test", train=False)
         except ChunksError:
@@ -137,6 +143,18 @@ class StreamingDataModule(EncodedImagesDataModule):
         except (OSError, ValueError):  # no test split of its own: litdata finds no index there
             test = val
         return {"train": train, "val": val, "test": test}
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """The labels are known only as they stream, so each batch's are checked here, on the CPU
+        before the batch moves: a label out of range is one error naming it, not a device-side
+        assert in the loss."""
+        trainer = self.trainer
+        evaluated = trainer is not None and not trainer.predicting
+        if evaluated and isinstance(batch, list | tuple) and len(batch) == 2:  # not an example input
+            stage = trainer.state.stage if trainer is not None else None
+            where = f"a {stage.value if stage else 'training'} batch streamed from {self.input_dir}"
+            check_labels(batch[1], self.num_classes, where)
+        return batch
 
     def _loader(self, split: str) -> Iterable:
         """litdata's loader, which splits the chunks between processes and workers and keeps its

@@ -1,0 +1,100 @@
+"""Outputs written whole: a file or folder a command writes is complete, or absent, or the old one.
+
+A process killed mid-write, or a full disk, must not leave a file that looks finished (a CSV cut
+mid-row, a chunk folder holding an earlier conversion's split). So:
+
+- a file is written to ``.<name>.tmp-<pid>`` beside it, flushed and fsynced, then renamed over the
+  target (``os.replace`` is atomic on POSIX and Windows): ``written_whole``;
+- a folder is written into ``.<name>.partial-<pid>`` beside it and swapped in when complete, the old
+  one removed after: ``replaced_folder``. Linux cannot swap two folders in one step, so for an
+  instant the name is absent; it never holds a mix of the two. Staging folders of processes that
+  died are removed by the next write.
+
+A full disk, a quota, a read-only or forbidden folder end the write with ``OutputError``, one line
+naming the folder and the file, and no temporary file left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from lit_classifier.errors import InputError
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class OutputError(InputError, OSError):
+    """An output that cannot be written: no space left, or a folder that is read-only or forbidden."""
+
+
+def output_error(error: OSError, folder: Path, name: str) -> OutputError | None:
+    """The ``OutputError`` that says why ``name`` could not be written in ``folder``, or ``None`` for
+    an ``OSError`` of another kind (a bug, not the user's disk)."""
+    if error.errno in _NO_SPACE:
+        return OutputError(f"no space left in {folder} to write {name}: free some space")
+    if error.errno in _NOT_WRITABLE:
+        return OutputError(f"cannot write {name} in {folder}: the folder is read-only or not yours")
+    return None
+
+
+@contextmanager
+def written_whole(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
+    """A file opened for writing in place of ``path``; ``path`` becomes it only when the block ends
+    without an error (``mode``: ``"w"`` or ``"wb"``; ``open_args`` go to ``open``)."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with temporary.open(mode, **open_args) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, OSError) and (reason := output_error(error, path.parent, path.name)):
+            raise reason from error
+        raise
+
+
+@contextmanager
+def replaced_folder(target: Path) -> Iterator[Path]:
+    """An empty staging folder beside ``target`` that replaces it when the block ends without an
+    error; on an error the staging folder is removed and ``target`` is left as it was."""
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        if not _alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        yield staging
+        old = target.with_name(f".{target.name}.partial-{os.getpid()}-old")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, OSError) and (reason := output_error(error, target.parent, target.name)):
+            raise reason from error
+        raise
+
+
+def _alive(pid: str) -> bool:
+    """Whether the process ``pid`` (a staging folder's suffix) still runs."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
