@@ -6,7 +6,7 @@ from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.folder import ImageFolderDataModule
 from lit_classifier.data.huggingface import HubDataUnavailable, HuggingFaceDataModule
-from lit_classifier.data.images import ImageFolderError, UnreadableImageWarning
+from lit_classifier.data.images import ImageFolderError
 from lit_classifier.data.optimize import optimize_data
 from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.data.standard import (
@@ -40,6 +40,5 @@ __all__ = [
     "StandardDataModule",
     "StreamingDataModule",
     "SyntheticDataModule",
-    "UnreadableImageWarning",
     "optimize_data",
 ]

@@ -30,7 +30,7 @@ from torch import Tensor
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
-from lit_classifier.data.images import IMAGE_FORMATS, ImageFolderError
+from lit_classifier.data.images import IMAGE_FORMATS, ImageFolderError, unreadable_reason
 
 
 def decode(data: bytes, mode: str = "RGB", source: str = "an image") -> Tensor:
@@ -41,8 +41,8 @@ def decode(data: bytes, mode: str = "RGB", source: str = "an image") -> Tensor:
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             pixels = np.array(image if image.mode == mode else image.convert(mode))
     # OSError: an unidentified or truncated file; DecompressionBombError is no OSError.
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageFolderError(f"cannot read image {source}: {error}") from error
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageFolderError(f"cannot read image {source}: {unreadable_reason(error, data)}") from error
     return torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
 
 

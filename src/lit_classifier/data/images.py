@@ -7,11 +7,15 @@ the header first and refuses an image over twice ``PIL.Image.MAX_IMAGE_PIXELS`` 
 bomb) before decoding anything; a PNG is checked with PIL's ``verify`` (the chunks and their
 checksums, no pixels decoded); a JPEG is decoded at reduced scale (``draft``); other formats are
 decoded in full, which the header's pixel limit bounds.
+
+A skipped file is reported as one logged line, its path and why (``unreadable_reason``): PIL's own
+words can mislead ("Truncated File Read" for random bytes after a JPEG marker), and a Python warning
+would also print a line of this package's source.
 """
 
 from __future__ import annotations
 
-import warnings
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +25,8 @@ from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from lit_classifier.errors import InputError
 
+log = logging.getLogger(__name__)
+
 #: What a file may be decoded as, whatever its name or bytes say: the formats of torchvision's image
 #: extensions (``IMG_EXTENSIONS``; PIL's JPEG reader also opens cameras' multi-picture JPEGs).
 #: Otherwise PIL tries every plugin it has, EPS among them, which hands the file to Ghostscript.
@@ -29,10 +35,6 @@ IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "PPM", "TIFF", "WEBP")
 
 class ImageFolderError(InputError, ValueError):
     """A folder or image file that cannot give images: none there, no classes, or an unreadable file."""
-
-
-class UnreadableImageWarning(UserWarning):
-    """An image file that cannot be read was left out."""
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -48,8 +50,8 @@ def read_image(path: Path) -> Image.Image:
             return image
     # OSError: PIL's UnidentifiedImageError and "image file is truncated"; DecompressionBombError is
     # no OSError.
-    except (OSError, Image.DecompressionBombError) as error:
-        raise ImageFolderError(f"cannot read image {path}: {error}") from error
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageFolderError(f"cannot read image {path}: {unreadable_reason(error, path)}") from error
 
 
 def decode_problem(path: Path) -> str | None:
@@ -62,10 +64,44 @@ def decode_problem(path: Path) -> str | None:
             else:
                 image.draft("RGB", (1, 1))  # JPEG: the smallest scale that still reads every block
                 image.load()
-    except Image.DecompressionBombError as error:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        return unreadable_reason(error, path)  # what PIL raises for bad or cut files, and for bombs
+    return None
+
+
+def unreadable_reason(error: BaseException, source: Path | bytes) -> str:
+    """Why PIL could not read an image, in words that are true of the file (``source``: its path or
+    its bytes): not an image at all, a damaged header, damaged or cut-short data, too many pixels."""
+    if isinstance(error, Image.DecompressionBombError):
         return f"{error} (PIL.Image.MAX_IMAGE_PIXELS sets the limit)"
-    except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for bad or cut files
-        return str(error) or type(error).__name__
+    kind = image_format(source)
+    if kind is None:
+        return f"not an image file: it begins like none of {', '.join(IMAGE_FORMATS)}"
+    if isinstance(error, Image.UnidentifiedImageError):  # the format's signature, then no header
+        return f"its {kind} header is damaged"
+    said = str(error) or type(error).__name__
+    # PIL's words ("Truncated File Read", "image file is truncated") when a length in the file points
+    # past its end: a file cut short, or bytes that are not what its first ones promised.
+    if "truncated" in said.lower():
+        return f"its {kind} data is damaged or cut short: the file ends where its data says more follows"
+    return f"its {kind} data is damaged ({said})"
+
+
+def image_format(source: Path | bytes) -> str | None:
+    """The format (of ``IMAGE_FORMATS``) whose signature the file begins with, as PIL tells them."""
+    if isinstance(source, bytes):
+        head = source[:64]
+    else:
+        try:
+            with source.open("rb") as file:
+                head = file.read(64)
+        except OSError:
+            return None
+    Image.init()
+    for name in IMAGE_FORMATS:
+        accept = Image.OPEN[name][1]
+        if accept is not None and accept(head):
+            return name
     return None
 
 
@@ -80,6 +116,5 @@ def readable(paths: Sequence[Path], strict: bool) -> list[Path]:
         elif strict:
             raise ImageFolderError(f"cannot read image {path}: {problem} (strict: false skips it)")
         else:
-            message = f"skipping unreadable image {path}: {problem}"
-            warnings.warn(message, UnreadableImageWarning, stacklevel=3)
+            log.warning("skipping unreadable image %s: %s", path, problem)
     return kept

@@ -67,7 +67,7 @@ class PredictImages(Dataset):
     ``samples`` lists ``(path, -1)`` pairs, as an image folder lists ``(path, label)``: the
     prediction writer names each row's file from it. An item is ``(image, -1)``: the image through
     ``transform`` and -1 for the unknown label, so a batch has the shape of the labelled splits'.
-    Unreadable files are left out with an ``UnreadableImageWarning`` (``strict``: an error naming
+    Unreadable files are left out, each reported in one logged line (``strict``: an error naming
     the first); a missing path or no image at all is an ``ImageFolderError`` naming it.
     """
 
