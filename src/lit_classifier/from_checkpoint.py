@@ -36,7 +36,7 @@ from lit_classifier.parser import Defaults, minimal_spec
 from lit_classifier.restore import WeightsMismatch, data_spec, network_spec, record
 from lit_classifier.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
 from lit_classifier.signatures import init_defaults
-from lit_classifier.trust import checked_spec, class_path_of, resolve
+from lit_classifier.trust import checked_spec, class_path_of, local_data, resolve
 
 
 def withhold(config: Namespace) -> str | None:
@@ -79,14 +79,15 @@ def apply(
     if minimal_spec(config[network]) == Namespace(class_path=defaults.network):
         config[network] = _namespace(network_spec(hparams, value, trusted))
     given_data = minimal_spec(config["data"])
+    given = list((given_data.get("init_args") or Namespace()).keys())
     chosen = class_path_of(resolve(given_data["class_path"]))
     if data_named or chosen != class_path_of(resolve(defaults.data)):
         saved_spec = hparams.get("data")
         # The command named the checkpoint's class: the checkpoint's options, then the command's.
         if isinstance(saved_spec, dict) and chosen == saved_spec.get("class_path"):
-            saved = checked_spec(saved_spec, "data module", value)
+            saved = local_data(checked_spec(saved_spec, "data module", value), value, given)
             config["data"] = _namespace(saved, given_data.get("init_args"))
-    elif (saved_data := data_spec(hparams, value, trusted)) is not None:
+    elif (saved_data := data_spec(hparams, value, trusted, given)) is not None:
         config["data"] = _namespace(saved_data, given_data.get("init_args"))
     if subcommand == "fit":
         refuse_changed_options(hparams, config["model.init_args"], value)

@@ -12,7 +12,7 @@ network, the optimizer, the scheduler and the data module. Loading it:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,11 +55,15 @@ def network_spec(
 
 
 def data_spec(
-    hparams: Mapping[str, Any], source: str, trusted_modules: Sequence[str] = ()
+    hparams: Mapping[str, Any],
+    source: str,
+    trusted_modules: Sequence[str] = (),
+    given: Collection[str] = (),
 ) -> dict[str, Any] | None:
-    """The checked description of the data module the checkpoint was trained on, if it has one."""
+    """The checked description of the data module the checkpoint was trained on, if it has one
+    (``given``: the options the command gives it, see ``trust.local_data``)."""
     spec = hparams.get("data")
-    return None if spec is None else trusted_data(spec, source, trusted_modules)
+    return None if spec is None else trusted_data(spec, source, trusted_modules, given)
 
 
 def load_module(

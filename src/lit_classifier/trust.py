@@ -13,7 +13,12 @@ here before anything is imported or called:
   trusted module;
 - their arguments must be plain data (numbers, strings, booleans, ``None``, lists and dicts of
   them) with no ``class_path`` anywhere inside, so nothing nested gets built either;
-- arguments by which a user trusts data (``USER_ONLY``) are dropped: only the user may give them.
+- arguments by which a user trusts data (``USER_ONLY``) are dropped: only the user may give them;
+- nothing is fetched because a file says so: a network's weight sources (``pretrained``,
+  ``weights``, timm's ``pretrained_cfg*`` and ``checkpoint_path``) are replaced by none, since the
+  checkpoint's own weights are loaded over the network anyway; a data module never downloads, keeps
+  its cache where the command puts it, and reads only from this machine: a location that is a URL
+  or a hub name is refused unless the command gives that option itself.
 
 The prefix is checked before anything is imported: importing a module runs its top-level code.
 Optimizers and schedulers are never built from a file at all (``lit_classifier.restore``).
@@ -23,10 +28,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+from fsspec.utils import get_protocol
 from torch import nn
 
 from lit_classifier.errors import InputError
@@ -41,6 +48,12 @@ Spec = dict[str, Any]
 #: Arguments that lift a safety check, such as reading chunks stored with pickle: a file never sets
 #: them, whatever it records (the run that wrote it may have been given them by its user).
 USER_ONLY = ("trusted_data",)
+#: A network's arguments that fetch weights, and their value in a network built from a file.
+NO_WEIGHT_DOWNLOADS = {"pretrained": False, "weights": None}
+#: Keys of a network's ``kwargs`` (timm's ``create_model``) that say where weights come from.
+WEIGHT_SOURCES = ("pretrained", "weights", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint_path")
+#: A data module's arguments that say where its data comes from.
+DATA_LOCATIONS = ("input_dir", "data_dir", "root", "path", "predict_root")
 
 
 class UntrustedSpecError(InputError, ValueError):
@@ -76,8 +89,9 @@ def checked_spec(spec: Any, what: str, source: str) -> Spec:
 
 
 def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ()) -> Spec:
-    """The network ``spec`` read from ``source``, checked against the allowlist (nothing is called)."""
-    spec = checked_spec(spec, "network", source)
+    """The network ``spec`` read from ``source``, checked against the allowlist (nothing is called),
+    with no weights to fetch."""
+    spec = without_weight_downloads(checked_spec(spec, "network", source))
     class_path = spec["class_path"]
     if is_allowed_class(class_path, nn.Module, (*NETWORK_PACKAGES, *trusted_modules), "network", source):
         return spec
@@ -91,9 +105,12 @@ def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ())
     )
 
 
-def trusted_data(spec: Any, source: str, trusted_modules: Sequence[str] = ()) -> Spec:
-    """The data module ``spec`` read from ``source``, checked against the allowlist (nothing is called)."""
-    spec = checked_spec(spec, "data module", source)
+def trusted_data(
+    spec: Any, source: str, trusted_modules: Sequence[str] = (), given: Collection[str] = ()
+) -> Spec:
+    """The data module ``spec`` read from ``source``, checked against the allowlist (nothing is called)
+    and reading from this machine only (``local_data``; ``given``: the options the command gives)."""
+    spec = local_data(checked_spec(spec, "data module", source), source, given)
     class_path = spec["class_path"]
     packages = (*DATA_PACKAGES, *trusted_modules)
     if is_allowed_class(class_path, L.LightningDataModule, packages, "data module", source):
@@ -103,6 +120,46 @@ def trusted_data(spec: Any, source: str, trusted_modules: Sequence[str] = ()) ->
         f"if you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}], or choose the data "
         "yourself with --data"
     )
+
+
+def without_weight_downloads(spec: Spec) -> Spec:
+    """``spec`` (a network read from a file) with its weight sources replaced by none."""
+    init_args = {name: NO_WEIGHT_DOWNLOADS.get(name, value) for name, value in spec["init_args"].items()}
+    if isinstance(init_args.get("kwargs"), dict):
+        init_args["kwargs"] = {k: v for k, v in init_args["kwargs"].items() if k not in WEIGHT_SOURCES}
+    return {**spec, "init_args": init_args}
+
+
+def local_data(spec: Spec, source: str, given: Collection[str] = ()) -> Spec:
+    """``spec`` (a data module read from ``source``) that downloads nothing, with its cache where
+    the command puts it; a location (``DATA_LOCATIONS``) off this machine is refused, unless it is
+    one of the options ``given`` by the command, which replace the file's."""
+    init_args = {name: value for name, value in spec["init_args"].items() if name != "cache_dir"}
+    if "download" in init_args:
+        init_args["download"] = False
+    for name in DATA_LOCATIONS:
+        value = init_args.get(name)
+        if name not in given and isinstance(value, str) and _off_this_machine(value, name):
+            raise UntrustedSpecError(
+                f"{source}: its data module {spec['class_path']} reads {name}={value!r}, which is not on "
+                "this machine, and a file does not choose where data is fetched from: give "
+                f"--data.{name} yourself, or choose the data with --data"
+            )
+    return {**spec, "init_args": init_args}
+
+
+def _off_this_machine(location: str, name: str) -> bool:
+    """Whether reading ``location`` fetches it: a URL, or a Hugging Face hub name (a ``path`` that
+    is neither a folder or file here nor one of ``datasets``' own builders such as ``imagefolder``)."""
+    if get_protocol(location) not in ("file", "local"):
+        return True
+    if name != "path" or Path(location).expanduser().exists():
+        return False
+    try:
+        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+    except ImportError:  # without datasets nothing is fetched: the module cannot load at all
+        return False
+    return location not in _PACKAGED_DATASETS_MODULES
 
 
 def is_allowed_class(class_path: str, base: type, packages: Sequence[str], what: str, source: str) -> bool:
