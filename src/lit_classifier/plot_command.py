@@ -1,9 +1,10 @@
 """``lit-classifier-plot RUN_DIR``: the pictures of a finished run, drawn again from its folder.
 
-Curves come from ``metrics.csv``, the confusion matrix from ``val_confusion_matrix.csv`` (the last
-validation's); the misclassified images are predicted again by the run's checkpoint on the
-validation data of the data module the checkpoint describes. Both are read as untrusted data: the
-network and the data module are rebuilt only when ``lit_classifier.trust`` allows them.
+Curves come from ``metrics.csv`` (or TensorBoard's event files), the confusion matrix from
+``val_confusion_matrix.csv`` (the last validation's); the misclassified images are predicted again
+by the run's checkpoint on the validation data of the data module the checkpoint describes. Both are
+read as untrusted data: the network and the data module are rebuilt only when ``lit_classifier.trust``
+allows them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from jsonargparse import auto_cli
 
 from lit_classifier.errors import command_errors
 from lit_classifier.module import ClassifierModule
-from lit_classifier.plots import denormalizer, read_confusion, read_history, surest_mistakes, write_plots
+from lit_classifier.plots import denormalizer, read_confusion, run_history, surest_mistakes, write_plots
 from lit_classifier.restore import data_spec
-from lit_classifier.runs import METRICS, RunFolderError, run_checkpoint
+from lit_classifier.runs import RunFolderError, run_checkpoint
 from lit_classifier.trust import build
 
 
@@ -31,7 +32,7 @@ def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None =
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunFolderError(f"run folder {run_dir} does not exist")
-    history = read_history(run_dir / METRICS) if (run_dir / METRICS).is_file() else None
+    history = run_history(run_dir)
     matrix_csv = run_dir / "val_confusion_matrix.csv"
     confusion = read_confusion(matrix_csv) if matrix_csv.is_file() else None
     checkpoint = run_checkpoint(run_dir)

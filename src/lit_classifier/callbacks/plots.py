@@ -19,7 +19,7 @@ from lit_classifier.plots import (
     Mistakes,
     SurestMistakes,
     denormalizer,
-    read_history,
+    run_history,
     write_plots,
 )
 
@@ -30,7 +30,7 @@ _DRAWING = threading.Lock()
 class RunPlots(Callback):
     """``learning_curves.png``, ``confusion_matrix.png`` and ``misclassified.png`` in the run folder.
 
-    Nothing is re-run for them: the curves come from the CSV logger's ``metrics.csv``, the
+    Nothing is re-run for them: the curves come from the logger's files (``metrics.csv``, TensorBoard's), the
     confusion matrix from the module's last validation (``val_metrics``, summed over all
     processes), and the misclassified images are kept during each validation of the fit, from
     the logits ``validation_step`` returns (``plots.SurestMistakes``, on the device). They are
@@ -81,7 +81,7 @@ class RunPlots(Callback):
         # Absolute: drawn in the background, the pictures must not follow the caller to another folder.
         folder = Path(log_dir).absolute()
         for logger in trainer.loggers:
-            logger.save()  # the CSV logger buffers rows; the curves read them from its file
+            logger.save()  # loggers buffer rows (CSV) and events (TensorBoard); the curves read their files
         class_names = list(getattr(pl_module, "class_names", None) or [])
         val_metrics = getattr(pl_module, "val_metrics", None)
         confusion = getattr(val_metrics, "confusion", None)  # the last validation's, all processes'
@@ -89,8 +89,7 @@ class RunPlots(Callback):
         mistakes = self._mistakes.result() if self._mistakes is not None and class_names else None
         if mistakes is not None and confusion is not None:  # every process's mistakes are counted there
             mistakes = replace(mistakes, total=int(confusion.sum() - confusion.trace()))
-        metrics_csv = folder / "metrics.csv"
-        history = read_history(metrics_csv) if metrics_csv.is_file() else None
+        history = run_history(folder)  # the CSV logger's metrics.csv, or TensorBoard's event files
         denormalize = denormalizer(getattr(trainer, "datamodule", None))
         arguments = (folder, class_names, history, confusion, mistakes, denormalize)
         if self.background:
