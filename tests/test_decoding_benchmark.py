@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -20,7 +21,14 @@ def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
         sys, "argv", ["decoding.py", "--images=8", "--width=64", "--height=48", "--size=32", "--batch-size=4",
                       "--rounds=1"],
     )  # fmt: skip
-    decoding.main()
+    threads = torch.get_num_threads()
+    try:
+        decoding.main()
+    finally:
+        # The benchmark pins its process to one thread; run in-process, that process is the suite's,
+        # and every later test would compute single-threaded (differently from its subprocesses).
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads
 
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "float32" in line]

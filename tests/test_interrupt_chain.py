@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 
 from helpers import assert_same_tensors, cli, read_metrics
 from lit_classifier.cli import ClassifierCLI
@@ -113,6 +114,15 @@ def test_the_epoch_line_after_a_mid_epoch_resume_times_that_run_only(
     assert all(float(line.split("| ")[-1].removesuffix(" s")) < 60 for line in lines)
 
 
+def same_arithmetic_env() -> dict[str, str]:
+    """The environment of a killed run: this test's modules importable, and this process's thread
+    count. Bit-equal weights need the same arithmetic in every process, and a CPU reduction's float
+    rounding depends on how many threads share it; a fresh process takes its count from the machine,
+    while this one's may have been set by code that ran in it earlier."""
+    path = os.pathsep.join([str(Path(__file__).parent), *sys.path])
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+
+
 def test_sigkills_with_a_checkpoint_every_step_resume_to_the_uninterrupted_step() -> None:
     every_step = [*RUN, "--checkpoint.every_n_train_steps=1"]
     for epoch, batch, validation in [(1, 0, True), (2, 3, False)]:  # in validation, then mid-epoch
@@ -122,7 +132,7 @@ def test_sigkills_with_a_checkpoint_every_step_resume_to_the_uninterrupted_step(
         ]
         killed = subprocess.run(
             [sys.executable, "-m", "lit_classifier", "fit", *every_step, *where, "--ckpt_path=last"],
-            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])},
+            env=same_arithmetic_env(),
             capture_output=True,
             timeout=120,
         )
