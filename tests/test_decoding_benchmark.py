@@ -28,7 +28,6 @@ def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
         # The benchmark pins its process to one thread; run in-process, that process is the suite's,
         # and every later test would compute single-threaded (differently from its subprocesses).
         torch.set_num_threads(threads)
-    assert torch.get_num_threads() == threads
 
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "float32" in line]
