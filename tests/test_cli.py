@@ -154,8 +154,8 @@ def test_bad_value_names_the_value(argument: str, message: str, capsys: pytest.C
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
-        ("--model.lrr=0.1", "'lrr'"),
-        ("--trainer.max_epochs=three", "max_epochs"),
+        ("--model.lrr=0.1", "unknown option --model.lrr (did you mean --model.optimizer.lr?)"),
+        ("--trainer.max_epochs=three", "--trainer.max_epochs: 'three' is not an int"),
     ],
 )
 def test_unknown_key_or_wrong_type_names_the_key(

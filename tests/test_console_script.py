@@ -28,3 +28,15 @@ def test_python_dash_m_reports_a_bad_value_with_exit_code_2() -> None:
 
     assert finished.returncode == 2
     assert "Invalid learning rate: -1.0" in finished.stderr
+
+
+def test_a_misspelt_option_is_one_line_with_exit_code_2() -> None:
+    finished = subprocess.run(
+        ["lit-classifier", "fit", "--trainer.max_epoch", "3"], capture_output=True, text=True, timeout=120
+    )
+
+    assert finished.returncode == 2
+    assert (
+        finished.stderr == "error: unknown option --trainer.max_epoch (did you mean --trainer.max_epochs?)\n"
+    )
+    assert finished.stdout == ""

@@ -1,13 +1,16 @@
-"""The command line explains itself: short, whole-sentence help; the version; no guessed options."""
+"""The command line explains itself: whole-sentence help that shows the options of the default classes;
+the version; no guessed options."""
 
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 
 from helpers import cli
 from lit_classifier.callbacks import DEFAULT_CALLBACKS
+from lit_classifier.help import SUBCOMMANDS
 from lit_classifier.module import ClassifierModule
 
 
@@ -33,14 +36,60 @@ def test_top_level_help_names_the_other_commands_and_the_version(capsys: pytest.
     assert help_of(capsys, "--version").startswith("lit-classifier ")
 
 
+def test_top_level_help_describes_each_subcommand_in_a_whole_sentence(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    listed = help_of(capsys, "--help").split("Available subcommands:")[1]
+
+    descriptions = re.split(r"\n    (?:fit|validate|test|predict) +", listed)[1:]
+    assert len(descriptions) == 4
+    assert all(" ".join(text.split()).endswith(".") for text in descriptions), descriptions
+    assert " ".join(descriptions[2].split()) == SUBCOMMANDS["test"]
+
+
+def test_fit_help_shows_the_options_of_the_default_model_optimizer_and_data_first(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = help_of(capsys, "fit", "--help")
+
+    lines = text.splitlines()
+    assert re.fullmatch(r"usage: \S+ \[options\] fit \[options\]", lines[0])  # the options are listed below
+    for option in (
+        "--model.label_smoothing",
+        "--model.optimizer.lr",
+        "--model.model.width",
+        "--data.batch_size",
+    ):
+        assert f"\n  {option} " in text, option
+    assert text.index("--data.batch_size") < text.index("--trainer.max_epochs")
+    headings = [line for line in lines if re.match(r"\S.*:$", line)]
+    assert not [heading for heading in headings if "docstring" in heading], headings
+
+
+def test_help_of_a_nested_class_names_its_options_at_their_level(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_of(capsys, "fit", "--model.model.help", "lit_classifier.models.TimmModel")
+
+    assert "\n  --model.model.name NAME" in text and "--model.name" not in text
+    shown = help_of(
+        capsys,
+        "fit",
+        "--model.model=lit_classifier.models.TimmModel",
+        "--model.model.name=resnet18",
+        "--print_config",
+    )
+    assert "name: resnet18" in shown  # the option the help names is the one that works
+
+
 def test_network_help_lists_the_packages_networks_not_every_torch_module(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     text = help_of(capsys, "fit", "--model.help", "ClassifierModule")
 
-    assert len(text.splitlines()) < 100
+    assert len(text.splitlines()) < 120
     assert "lit_classifier.models.SmallCNN" in text
     assert "torch.nn.Tanhshrink" not in text
+    assert "torch.optim.AdamW" in text  # a short list is kept whole
+    assert "known subclasses:  and" not in " ".join(text.split())
 
 
 def test_checkpoint_options_say_what_they_do(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,4 +105,6 @@ def test_a_misspelt_option_is_refused_not_guessed(capsys: pytest.CaptureFixture[
         cli("fit", "--trainer.max_epoch=3")
 
     assert exit_info.value.code == 2
-    assert "--trainer.max_epoch=3" in capsys.readouterr().err
+    assert (
+        "unknown option --trainer.max_epoch (did you mean --trainer.max_epochs?)" in capsys.readouterr().err
+    )

@@ -9,22 +9,25 @@ Two jsonargparse behaviours surprise users of a command with defaults for its cl
   The defaults here name the default classes only; their arguments are filled in for whichever
   class ends up chosen, after the command line and config files are read.
 - ``--trainer.max_epoch 3`` would be taken as ``--trainer.max_epochs`` (argparse's prefix
-  matching); a misspelt option is refused instead.
+  matching); a misspelt option is refused instead, in one line that says what was probably meant
+  (``parse_errors``), not under the command's whole usage.
 
-Its help also names every imported ``nn.Module`` subclass as a possible network (740 of them once
-torchvision is imported); it lists the package's own and counts the rest.
+Its help is shaped in ``lit_classifier.help``.
 """
 
 from __future__ import annotations
 
 import inspect
-import re
-import textwrap
-from typing import Any, NamedTuple
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any, NamedTuple, NoReturn
 
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
+from lit_classifier import help
+from lit_classifier.parse_errors import one_line
 from lit_classifier.signatures import init_defaults
 from lit_classifier.trust import resolve
 
@@ -35,10 +38,39 @@ class ClassifierParser(LightningArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", help.HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def add_subcommands(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("action", help.Subcommands)
+        return super().add_subcommands(*args, **kwargs)
+
+    def parse_args(self, args: Iterable[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        args = None if args is None else list(args)
+        with help.nested_help(args):
+            return super().parse_args(args, *rest, **kwargs)
+
+    def add_class_arguments(
+        self, theclass: Any, nested_key: str | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        key = help.nested_key(nested_key, self.description)
+        if key != nested_key and self.description:
+            self.description = self.description.replace(f"--{nested_key}.help", f"--{key}.help")
+        return super().add_class_arguments(theclass, key, *args, **kwargs)
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """One ``error:`` line naming the option at fault (``parse_errors``), exit status 2, instead of
+        the usage and jsonargparse's report; ``JSONARGPARSE_DEBUG=true`` raises the report instead."""
+        if not self.exit_on_error or os.environ.get("JSONARGPARSE_DEBUG", "").lower() == "true":
+            super().error(message, ex)  # an inner parser's error, for the command's parser to report
+        parser = getattr(ex, "subcommand_parser", None) or self
+        options = [option for action in parser._actions for option in action.option_strings]
+        print(f"error: {one_line(message, options, parser.prog.replace(' [options]', ''))}", file=sys.stderr)
+        self.exit(2)
+
     def format_help(self, *args: Any, **kwargs: Any) -> str:
-        return shorten_subclass_lists(super().format_help(*args, **kwargs))
+        text = super().format_help(*args, **kwargs)
+        return help.with_default_classes(text, self) if self.usage == help.SUBCOMMAND_USAGE else text
 
     def add_method_arguments(self, theclass: Any, themethod: str, *args: Any, **kwargs: Any) -> list[str]:
         """A Trainer method's arguments, with what this command does with two of them."""
@@ -97,20 +129,6 @@ CKPT_PATH_HELP = (
     "runs in this folder; fit resumes it). Its network and data module are used unless this command "
     "names others."
 )
-
-
-def shorten_subclass_lists(text: str) -> str:
-    """Replace each long ``known subclasses: a, b, ...`` list by this package's entries and a count."""
-
-    def shorten(match: re.Match[str]) -> str:
-        names = [re.sub(r"\s+", "", name) for name in match.group(1).split(",") if name.strip()]
-        if len(names) <= 12:
-            return match.group(0)
-        own = [name for name in names if name.startswith("lit_classifier.models.")]
-        listed = f"known subclasses: {', '.join(own)} and {len(names) - len(own)} others, by class path)"
-        return "\n".join(textwrap.wrap(listed, width=78, subsequent_indent=" " * 24, break_long_words=False))
-
-    return re.sub(r"known\s+subclasses:\s+([^)]*)\)", shorten, text)
 
 
 def is_class_spec(value: Any) -> bool:
