@@ -1,7 +1,9 @@
-"""TorchScript and ONNX exports give the module's own outputs on the same images."""
+"""ONNX and ``torch.export`` files give the module's own outputs on the same images, and the export
+command says nothing but what it wrote."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,15 +13,8 @@ import torch
 
 from helpers import FAST, cli, run_dir
 from lit_classifier import ClassifierModule
-from lit_classifier.export import export_onnx, export_torchscript, main
+from lit_classifier.export import export_onnx, export_program, main
 from lit_classifier.models import SmallCNN
-
-pytestmark = [
-    # torch deprecates TorchScript and its ONNX exporter; both still work and are what we test.
-    pytest.mark.filterwarnings("ignore:.*torch.jit.* is deprecated:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:The feature will be removed:DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export"),
-]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +23,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("fit")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
-        yield (run_dir(cli("fit", *FAST)) / "checkpoints" / "last.ckpt").resolve()
+        yield (run_dir(cli("fit", *FAST, "--plots.enabled=false")) / "checkpoints" / "last.ckpt").resolve()
 
 
 @pytest.fixture
@@ -36,11 +31,11 @@ def module(checkpoint: Path) -> ClassifierModule:
     return ClassifierModule.load_from_checkpoint(checkpoint, weights_only=True).eval()
 
 
-def test_torchscript_file_gives_the_modules_logits(module: ClassifierModule, tmp_path: Path) -> None:
-    path = export_torchscript(module, tmp_path / "model.pt")
-    images = torch.randn(5, 1, 8, 8)  # another batch size than the traced one
+def test_program_file_gives_the_modules_logits(module: ClassifierModule, tmp_path: Path) -> None:
+    path = export_program(module, tmp_path / "model.pt2")
+    images = torch.randn(5, 1, 8, 8)  # another batch size than the exported one
 
-    loaded = torch.jit.load(str(path))
+    loaded = torch.export.load(str(path)).module()
 
     torch.testing.assert_close(loaded(images), module(images), rtol=1e-5, atol=1e-5)
 
@@ -61,21 +56,38 @@ def test_onnx_file_gives_the_modules_logits(module: ClassifierModule, tmp_path: 
 def test_export_leaves_the_module_as_it_was(module: ClassifierModule, tmp_path: Path) -> None:
     module.train()
 
-    export_torchscript(module, tmp_path / "model.pt")
+    export_program(module, tmp_path / "model.pt2")
 
     assert module.model.training
 
 
-def test_command_exports_a_checkpoint_by_suffix(
+def test_the_command_exports_by_suffix_with_no_warning_and_no_progress_lines(
     checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main([str(checkpoint), str(tmp_path / "model.onnx")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # deprecations included, whatever pytest's filters say
+        for name in ("model.onnx", "model.pt2"):
+            main([str(checkpoint), str(tmp_path / name)])
 
-    assert (tmp_path / "model.onnx").stat().st_size > 0
-    assert f"wrote {tmp_path / 'model.onnx'}" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main([str(checkpoint), str(tmp_path / "model.zip")])
-    assert "name it *.onnx, *.pt or *.ts" in capsys.readouterr().err
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
+    out = capsys.readouterr()
+    assert out.out.splitlines() == [f"wrote {tmp_path / 'model.onnx'}", f"wrote {tmp_path / 'model.pt2'}"]
+    assert out.err == ""
+    assert (tmp_path / "model.onnx").stat().st_size > 0 and (tmp_path / "model.pt2").stat().st_size > 0
+
+
+def test_the_command_names_the_formats_it_writes(
+    checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("model.zip", "model.pt"):
+        with pytest.raises(SystemExit):
+            main([str(checkpoint), str(tmp_path / name)])
+
+    err = capsys.readouterr().err
+    assert f"unknown format of {tmp_path / 'model.zip'}: name it *.onnx or *.pt2\n" in err
+    assert (
+        "model.pt: name it *.onnx or *.pt2 (TorchScript, which torch deprecates, is no longer written)" in err
+    )
 
 
 def test_a_module_without_an_input_shape_needs_an_example(tmp_path: Path) -> None:
@@ -83,5 +95,5 @@ def test_a_module_without_an_input_shape_needs_an_example(tmp_path: Path) -> Non
 
     with pytest.raises(ValueError, match="does not know its input shape"):
         export_onnx(module, tmp_path / "model.onnx")
-    path = export_onnx(module, tmp_path / "model.onnx", example=torch.zeros(1, 1, 8, 8))
-    assert path.is_file()
+    path = export_program(module, tmp_path / "model.pt2", example=torch.zeros(1, 1, 8, 8))
+    assert torch.export.load(str(path)).module()(torch.zeros(3, 1, 8, 8)).shape == (3, 10)

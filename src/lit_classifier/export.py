@@ -1,23 +1,25 @@
-"""Export a trained network to TorchScript or ONNX, for serving without this package.
+"""Export a trained network to ONNX or to a ``torch.export`` program, for serving without this package.
 
 From Python::
 
     from lit_classifier import ClassifierModule
-    from lit_classifier.export import export_onnx, export_torchscript
+    from lit_classifier.export import export_onnx, export_program
 
     module = ClassifierModule.load_from_checkpoint("runs/.../last.ckpt")
-    export_torchscript(module, "model.pt")    # torch.jit.load("model.pt")(images) -> logits
-    export_onnx(module, "model.onnx")         # input "images", output "logits", any batch size
+    export_program(module, "model.pt2")   # torch.export.load("model.pt2").module()(images) -> logits
+    export_onnx(module, "model.onnx")     # input "images", output "logits", any batch size
 
 From the shell::
 
     python -m lit_classifier.export runs/lightning_logs/version_0/checkpoints/last.ckpt model.onnx
 
 Both files hold the network alone: images in, logits out (no softmax, no class names; the names
-are in the checkpoint's ``hyper_parameters``). Both are traced on one example batch, so a network
-whose control flow depends on its input's values exports only the path that batch took. torch
-2.14 marks TorchScript and this ONNX exporter deprecated (a FutureWarning); both still work, and
-ONNX files stay readable by any ONNX runtime.
+are in the checkpoint's ``hyper_parameters``), with the batch size left free. Both go through
+``torch.export``, which records the operations one example batch runs: a network whose control flow
+depends on its input's values exports only the path that batch took. These are torch's current
+exporters; its older ones (TorchScript's ``torch.jit.trace`` and the TorchScript-based ONNX
+exporter) are deprecated. ONNX export needs ``pip install -e ".[export]"`` (``onnx`` and
+``onnxscript``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import torch
 from jsonargparse import auto_cli
 from torch import Tensor, nn
+from torch.export import Dim, ExportedProgram
 
 from lit_classifier.errors import InputError, command_errors
 from lit_classifier.module import ClassifierModule
@@ -55,35 +58,50 @@ def _network(module: nn.Module, example: Tensor) -> nn.Module:
     return network
 
 
-def export_torchscript(module: nn.Module, path: str | Path, example: Tensor | None = None) -> Path:
-    """Trace the network to a TorchScript file that ``torch.jit.load`` runs without this package."""
-    example = example_input(module) if example is None else example
-    path = Path(path)
+def _batch_free() -> tuple[dict[int, Dim]]:
+    """The dynamic shape of the one input: its first dimension, the batch, is any size."""
+    return ({0: Dim("batch")},)
+
+
+def _program(module: nn.Module, example: Tensor) -> ExportedProgram:
+    if len(example) == 1:  # torch.export fixes a dimension that is 1 in the example: two images
+        example = torch.cat([example, example])
     with torch.no_grad():
-        traced = torch.jit.trace(_network(module, example.cpu()), example.cpu())
-    traced.save(str(path))
+        return torch.export.export(_network(module, example), (example,), dynamic_shapes=_batch_free())
+
+
+def export_program(module: nn.Module, path: str | Path, example: Tensor | None = None) -> Path:
+    """Save the network as a ``torch.export`` program (a ``.pt2`` file), which
+    ``torch.export.load(path).module()`` runs without this package."""
+    path = Path(path)
+    if path.suffix != ".pt2":
+        raise InputError(f"a torch.export program is a .pt2 file, not {path.name}")
+    example = (example_input(module) if example is None else example).cpu()
+    torch.export.save(_program(module, example), path)
     return path
 
 
-def export_onnx(module: nn.Module, path: str | Path, example: Tensor | None = None, opset: int = 17) -> Path:
+def export_onnx(module: nn.Module, path: str | Path, example: Tensor | None = None) -> Path:
     """Export the network to ONNX: input ``images``, output ``logits``, the batch size left free.
 
-    Uses torch's TorchScript-based exporter, which needs only the ``onnx`` package (the newer
-    ``torch.export``-based one also needs ``onnxscript``).
+    torch's ``torch.export``-based exporter (``dynamo=True``); it needs ``onnx`` and ``onnxscript``.
     """
-    example = example_input(module) if example is None else example
+    example = (example_input(module) if example is None else example).cpu()
     path = Path(path)
-    with torch.no_grad():
+    try:
         torch.onnx.export(
-            _network(module, example.cpu()),
-            (example.cpu(),),
+            _program(module, example),
+            (example,),
             str(path),
             input_names=["images"],
             output_names=["logits"],
-            dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
+            dynamo=True,
+            verbose=False,  # no progress lines of the exporter's steps
         )
+    except ImportError as error:
+        raise InputError(
+            f"ONNX export needs the onnx and onnxscript packages ({error}): pip install -e '.[export]'"
+        ) from error
     return path
 
 
@@ -92,13 +110,15 @@ def export(checkpoint: Path, output: Path, trusted_modules: list[str] | None = N
 
     Args:
         checkpoint: a checkpoint written by ``lit-classifier fit``.
-        output: ``model.onnx`` (ONNX) or ``model.pt`` / ``model.ts`` (TorchScript).
+        output: ``model.onnx`` (ONNX) or ``model.pt2`` (a ``torch.export`` program).
         trusted_modules: modules whose network classes the checkpoint may name.
     """
-    exporters = {".onnx": export_onnx, ".pt": export_torchscript, ".ts": export_torchscript}
+    exporters = {".onnx": export_onnx, ".pt2": export_program}
     exporter = exporters.get(Path(output).suffix)
     if exporter is None:
-        raise InputError(f"unknown format of {output}: name it *.onnx, *.pt or *.ts")
+        deprecated = Path(output).suffix in (".pt", ".ts")
+        hint = " (TorchScript, which torch deprecates, is no longer written)" if deprecated else ""
+        raise InputError(f"unknown format of {output}: name it *.onnx or *.pt2{hint}")
     module = ClassifierModule.load_from_checkpoint(Path(checkpoint), trusted_modules=trusted_modules or [])
     return exporter(module, output)
 
