@@ -4,6 +4,7 @@ with no run folder left behind; from Python, the same reason as an exception."""
 from __future__ import annotations
 
 import errno
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -133,3 +134,52 @@ def test_two_runs_started_together_get_their_own_folders(tmp_path: Path) -> None
     assert folders == ["version_0", "version_1", "version_2"]
     for folder in folders:
         assert len(list((tmp_path / "runs" / "lightning_logs" / folder / "checkpoints").glob("*.ckpt"))) == 2
+
+
+RECORDS_OF_NO_USE: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "garbled Lightning version": (
+        lambda saved: saved.update({"pytorch-lightning_version": "not.a.version!"}),
+        "has 'not.a.version!' as its pytorch-lightning_version",
+    ),
+    "no Lightning version": (
+        lambda saved: saved.pop("pytorch-lightning_version"),
+        "has no pytorch-lightning_version",
+    ),
+    "class count as text": (
+        lambda saved: saved["hyper_parameters"].update(num_classes="10"),
+        "its num_classes is '10', not a whole number of classes",
+    ),
+    "image shape of no use": (
+        lambda saved: saved["hyper_parameters"].update(input_shape=[1, "x", -3]),
+        "its input_shape is [1, 'x', -3], not three whole numbers",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "fit"])
+@pytest.mark.parametrize("case", RECORDS_OF_NO_USE, ids=list(RECORDS_OF_NO_USE))
+def test_a_checkpoint_with_a_record_of_no_use_is_one_error_naming_the_entry(
+    trained: Path, case: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    change, reason = RECORDS_OF_NO_USE[case]
+    saved = torch.load(trained, weights_only=True)
+    change(saved)
+    torch.save(saved, "edited.ckpt")
+
+    err = one_error_line(capsys, command, "--ckpt_path=edited.ckpt", *FAST)
+
+    assert err.startswith("error: edited.ckpt") and reason in err
+    with pytest.raises(CheckpointError, match=re.escape(reason)):
+        ClassifierModule.load_from_checkpoint("edited.ckpt")
+
+
+def test_a_folder_as_ckpt_path_is_named_a_folder_with_the_checkpoint_inside(
+    trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = trained.parent.parent
+
+    err = one_error_line(capsys, "validate", f"--ckpt_path={run}", *FAST)
+
+    assert (
+        err == f"error: --ckpt_path {run} is a directory, not a checkpoint file (did you mean {trained}?)\n"
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import sys
+import threading
 import urllib.error
 from pathlib import Path
 
@@ -129,3 +131,24 @@ def test_timm_pretrained_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
 
     with pytest.raises(RuntimeError, match=r"weights of timm's resnet18 from the Hugging Face Hub .*offline"):
         TimmModel("resnet18", pretrained=True)
+
+
+def test_weights_a_server_does_not_have_are_not_called_offline() -> None:
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:  # no access lines in the test's output
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.handle_request, daemon=True).start()  # one request, then it is done
+    url = f"http://127.0.0.1:{server.server_address[1]}/missing.pth"
+    overlay = {"url": url, "hf_hub_id": None}
+
+    with pytest.raises(RuntimeError) as error:
+        TimmModel("test_resnet.r160_in1k", pretrained=True, kwargs={"pretrained_cfg_overlay": overlay})
+    server.server_close()
+
+    assert f"{url} answered HTTP 404, so they are not there" in str(error.value)
+    assert "offline" not in str(error.value)

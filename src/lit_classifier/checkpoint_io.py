@@ -27,9 +27,13 @@ from typing import Any
 import torch
 from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from packaging.version import InvalidVersion, Version
 
 from lit_classifier.errors import InputError
 from lit_classifier.outputs import OutputError, written_whole
+
+#: The entry with which Lightning records the version that wrote a checkpoint.
+LIGHTNING_VERSION = "pytorch-lightning_version"
 
 
 class CheckpointError(InputError, ValueError):
@@ -82,6 +86,8 @@ def load_checkpoint_file(
     PyTorch file that is not a checkpoint) raises a ``CheckpointError`` that names the file and
     says what it is.
     """
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     kind = file_kind(path)
@@ -107,7 +113,28 @@ def load_checkpoint_file(
             f"{path} is a PyTorch file holding a {holds}, not a checkpoint written by Lightning (it has "
             "no state_dict)"
         )
+    check_lightning_version(checkpoint, path)
     return checkpoint
+
+
+def check_lightning_version(checkpoint: dict[str, Any], path: Path) -> None:
+    """Lightning migrates a checkpoint by the version that wrote it: a missing or garbled one would
+    end the load in a traceback of its migration code, so it is one error naming the file here."""
+    version = checkpoint.get(LIGHTNING_VERSION)
+    try:
+        Version(str(version))
+    except InvalidVersion:
+        said = "has no" if version is None else f"has {short_repr(version)} as its"
+        raise CheckpointError(
+            f"{path} {said} {LIGHTNING_VERSION}, which every checkpoint Lightning writes carries: it was "
+            "not written by Lightning, or was edited"
+        ) from None
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)``, cut to a length that fits in an error line."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 #: The first bytes of files people mistake for checkpoints, and what to call them.

@@ -70,7 +70,7 @@ def apply(
     if not value or value in SPECIAL_CKPT_PATHS or not is_local(value):
         return  # Lightning resolves these itself; the network and data come from the command line
     weights_only = config.get("weights_only")
-    hparams = record(load_checkpoint_file(Path(value), map_location="cpu", weights_only=weights_only))
+    hparams = record(load_checkpoint_file(Path(value), map_location="cpu", weights_only=weights_only), value)
     trusted = list(config.get("trusted_modules") or [])
     for name in ("num_classes", "class_names", "input_shape"):  # what the network was trained for
         if config.get(f"model.init_args.{name}") is None and hparams.get(name) is not None:

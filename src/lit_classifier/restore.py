@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import lightning as L
 from torch import Tensor, nn
 
-from lit_classifier.checkpoint_io import CheckpointError, load_checkpoint_file
+from lit_classifier.checkpoint_io import CheckpointError, load_checkpoint_file, short_repr
 from lit_classifier.models.heads import ClassCountError, check_input_shape
 from lit_classifier.optim import callable_spec
 from lit_classifier.signatures import init_parameters
@@ -31,10 +31,31 @@ ModuleT = TypeVar("ModuleT", bound=L.LightningModule)
 DESCRIPTIONS = ("model", "optimizer", "scheduler", "data")
 
 
-def record(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """The checkpoint's ``hyper_parameters`` (``{}`` when it has none or they are not a dict)."""
+def record(checkpoint: Mapping[str, Any], source: str = "the checkpoint") -> dict[str, Any]:
+    """The checkpoint's ``hyper_parameters`` (``{}`` when it has none or they are not a dict), whose
+    class count, class names and image shape, if there, are checked: a ``CheckpointError`` naming
+    ``source`` and the entry otherwise, rather than a confusing failure later."""
     hparams = checkpoint.get("hyper_parameters")
-    return dict(hparams) if isinstance(hparams, Mapping) else {}
+    saved = dict(hparams) if isinstance(hparams, Mapping) else {}
+    count, names, shape = (saved.get(key) for key in ("num_classes", "class_names", "input_shape"))
+    if count is not None and not _positive_int(count):
+        raise CheckpointError(f"{source}: its num_classes is {count!r}, not a whole number of classes")
+    if names is not None and not (isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{source}: its class_names is {short_repr(names)}, not a list of names")
+    if names is not None and count is not None and len(names) != count:
+        raise CheckpointError(f"{source}: it has {len(names)} class_names for num_classes {count}")
+    if shape is not None and not (
+        isinstance(shape, list | tuple) and len(shape) == 3 and all(_positive_int(side) for side in shape)
+    ):
+        raise CheckpointError(
+            f"{source}: its input_shape is {short_repr(shape)}, not three whole numbers (channels, height, "
+            "width)"
+        )
+    return saved
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def network_spec(
@@ -90,8 +111,8 @@ def load_module(
         kwargs: further ``__init__`` arguments; they take precedence over the checkpoint's.
     """
     checkpoint = load_checkpoint_file(path, map_location="cpu", weights_only=weights_only)
-    hparams = record(checkpoint)
     source = str(path)
+    hparams = record(checkpoint, source)
     network = model if model is not None else build(network_spec(hparams, source, trusted_modules))
     arguments = {k: v for k, v in hparams.items() if k in init_parameters(cls) and k not in DESCRIPTIONS}
     module = cls(network, **{k: v for k, v in arguments.items() if is_plain(v)}, **kwargs)

@@ -73,6 +73,10 @@ def check_ckpt_path(value: str | None) -> None:
     """Fail before any work when ``--ckpt_path`` names a local file that is not there."""
     if value is None or value in SPECIAL_CKPT_PATHS or value.startswith("registry") or not is_local(value):
         return
+    if Path(value).is_dir():
+        inside = sorted(Path(value).glob("**/checkpoints/last.ckpt")) or sorted(Path(value).glob("last.ckpt"))
+        hint = f" (did you mean {inside[-1]}?)" if inside else ""
+        raise CheckpointError(f"--ckpt_path {value} is a directory, not a checkpoint file{hint}")
     if not Path(value).is_file():
         raise CheckpointError(f"checkpoint file not found: {value} (--ckpt_path)")
 

@@ -67,11 +67,22 @@ def _weights_member(weights_enum: Any, weights: str) -> Any:
 
 
 class WeightsUnavailable(InputError, RuntimeError):
-    """Pretrained weights that could not be downloaded (an offline machine)."""
+    """Pretrained weights that could not be downloaded: an offline machine, or no such file there."""
 
 
 def offline_error(what: str, url: str, error: BaseException) -> WeightsUnavailable:
-    """The error for weights that could not be downloaded: what, from where, and what to do."""
+    """The error for weights that could not be downloaded: what, from where, why, and what to do.
+
+    A server that answered (404, 403, ...) is named with its answer: the machine is online and the
+    weights are not there. Anything else is a machine that reached no server.
+    """
+    status = getattr(error, "code", None) or getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(status, int):
+        where = getattr(error, "url", None) or getattr(getattr(error, "response", None), "url", None) or url
+        return WeightsUnavailable(
+            f"could not download the pretrained weights {what}: {where} answered HTTP {status}, so they "
+            "are not there; check the model's name and its weights, or train without pretrained weights"
+        )
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     return WeightsUnavailable(
         f"could not download the pretrained weights {what} from {url} ({error}); this machine seems "
