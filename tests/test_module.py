@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -13,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_classifier import ClassifierModule, DigitsDataModule
+from lit_classifier.checkpoint_io import CheckpointError
 from lit_classifier.models import SmallCNN
 from lit_classifier.optim import RecipeSGD
 
@@ -111,3 +114,31 @@ def test_default_optimizer_is_the_recipes_sgd() -> None:
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.defaults["lr"] == 0.05
     assert optimizer.defaults["momentum"] == 0.9
+
+
+def test_the_readme_saves_and_reloads_a_checkpoint_without_lightnings_weights_only_line(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from test_readme import BLOCKS, run_python
+
+    (block,) = [b for b in BLOCKS if b.document == "README.md" and "load_from_checkpoint(" in b.code]
+
+    with caplog.at_level(logging.INFO):
+        run_python(block.code, block.document)
+
+    said = [*capsys.readouterr(), *(record.getMessage() for record in caplog.records)]
+    assert not [line for line in said if "weights_only" in line]
+    saved = torch.load("digits.ckpt", weights_only=True)  # plain data, as load_from_checkpoint reads it
+    assert saved["hyper_parameters"]["class_names"] == [str(digit) for digit in range(10)]
+
+
+def test_load_from_checkpoint_reads_plain_data_only_when_given_the_network_too(tmp_path: Path) -> None:
+    class Payload:
+        def __reduce__(self) -> tuple[Any, tuple[str]]:
+            return (exec, ("open('marker', 'w').close()",))
+
+    torch.save({"state_dict": {}, "hyper_parameters": {"x": Payload()}}, tmp_path / "planted.ckpt")
+
+    with pytest.raises(CheckpointError, match="it holds pickled objects other than plain data"):
+        ClassifierModule.load_from_checkpoint(tmp_path / "planted.ckpt", model=SmallCNN())
+    assert not Path("marker").exists()
