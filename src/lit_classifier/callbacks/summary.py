@@ -42,8 +42,8 @@ class EpochSummary(Callback):
             return
         seconds, self._seconds = self._seconds, None
         metrics = trainer.callback_metrics
-        # Epochs finished so far, counted by the Trainer: right after a resume too.
-        row = {"epoch": float(trainer.current_epoch), "seconds": seconds}
+        # Epochs finished so far (an int), counted by the Trainer: right after a resume too.
+        row: dict[str, float] = {"epoch": trainer.current_epoch, "seconds": seconds}
         row.update({key: float(metrics[key]) for key in SUMMARY_KEYS if key in metrics})
         self.history.append(row)
         pl_module.print(format_row(row, trainer.max_epochs))
