@@ -36,7 +36,7 @@ def test_predict_names_each_file_its_class_and_the_top_k(tmp_path: Path) -> None
     predicted = cli("predict", *folder_data(images), f"--ckpt_path={checkpoint}")
 
     rows = read_csv(run_dir(predicted) / "predictions.csv")
-    assert list(rows[0]) == ["index", "path", "prediction", "probability", "top1", "top2"]
+    assert list(rows[0]) == ["index", "path", "prediction", "class_index", "probability", "top1", "top2"]
     files = sorted(str(path) for path in images.rglob("*.png"))
     assert [row["path"] for row in rows] == files  # ImageFolder's order, one row per file
     assert [row["index"] for row in rows] == [str(i) for i in range(6)]
@@ -56,7 +56,8 @@ def test_predict_without_files_lists_indices() -> None:
     predicted = cli("predict", f"--ckpt_path={checkpoint}", "--predictions.top_k=5")
 
     rows = read_csv(run_dir(predicted) / "predictions.csv")
-    assert list(rows[0]) == ["index", "prediction", "probability", "top1", "top2", "top3", "top4", "top5"]
+    header = ["index", "prediction", "class_index", "probability", "top1", "top2", "top3", "top4", "top5"]
+    assert list(rows[0]) == header
     assert len(rows) == len(predicted.datamodule.predict_set)
     assert {row["prediction"] for row in rows} <= {str(d) for d in range(10)}
 

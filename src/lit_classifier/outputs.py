@@ -12,14 +12,19 @@ mid-row, a chunk folder holding an earlier conversion's split). So:
 
 A full disk, a quota, a read-only or forbidden folder end the write with ``OutputError``, one line
 naming the folder and the file, and no temporary file left behind.
+
+CSV files are opened in spreadsheets, which run a cell that starts with ``=``, ``+``, ``-``, ``@``
+or a tab as a formula; class names and file names come from folders and checkpoints, so every
+text cell goes through ``spreadsheet_cell`` (OWASP's advice on CSV injection).
 """
 
 from __future__ import annotations
 
+import csv
 import errno
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -85,6 +90,28 @@ def replaced_folder(target: Path) -> Iterator[Path]:
         if isinstance(error, OSError) and (reason := output_error(error, target.parent, target.name)):
             raise reason from error
         raise
+
+
+#: The first characters with which a spreadsheet reads a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """``value`` as a CSV cell that a spreadsheet shows as it is: a text that starts like a formula
+    gets a leading ``'`` (which spreadsheets hide); numbers are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
+def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[object]]) -> Path:
+    """Write ``header`` and ``rows`` as the CSV file ``path``, whole (``written_whole``), each text
+    cell made safe to open in a spreadsheet (``spreadsheet_cell``)."""
+    with written_whole(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow([spreadsheet_cell(cell) for cell in header])
+        writer.writerows([spreadsheet_cell(cell) for cell in row] for row in rows)
+    return path
 
 
 def _alive(pid: str) -> bool:

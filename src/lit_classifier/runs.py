@@ -20,6 +20,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from lit_classifier.checkpoint_io import CheckpointError, is_local
 from lit_classifier.errors import InputError
+from lit_classifier.outputs import output_error
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
@@ -86,17 +87,24 @@ def reserve_version(save_dir: Path, name: str) -> int:
 
     ``os.mkdir`` fails when the folder exists, so two runs started at the same moment in one folder
     get different versions (a logger that counts the existing folders would give both the same).
+    A folder that cannot be written is one ``OutputError`` naming it, before any work.
     """
     parent = save_dir / name
-    parent.mkdir(parents=True, exist_ok=True)
-    taken = [int(m.group(1)) for p in parent.iterdir() if (m := re.fullmatch(r"version_(\d+)", p.name))]
-    version = max(taken, default=-1) + 1
-    while True:
-        try:
-            os.mkdir(parent / f"version_{version}")
-            return version
-        except FileExistsError:
-            version += 1
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        taken = [int(m.group(1)) for p in parent.iterdir() if (m := re.fullmatch(r"version_(\d+)", p.name))]
+        version = max(taken, default=-1) + 1
+        while True:
+            try:
+                os.mkdir(parent / f"version_{version}")
+                return version
+            except FileExistsError:
+                version += 1
+    except OSError as error:  # a read-only or full disk, a folder that is not ours
+        reason = output_error(error, parent, "the run folder")
+        if reason is None:
+            raise
+        raise reason from None
 
 
 def discard_if_unused(folder: Path | None) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,17 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import Subset
 
+from lit_classifier.outputs import write_csv
+
 
 class PredictionWriter(BasePredictionWriter):
     """Writes ``predictions.csv``: the predicted class, its probability and the top k, per image.
 
     One CSV row per input: its index in the predict set (and its file, for data sets that read
-    files, such as ``ImageFolder``), the predicted class and its probability, and the ``top_k``
-    most likely classes with their probabilities.
+    files, such as ``ImageFolder``), the predicted class, its index among the module's
+    ``class_names`` and its probability, and the ``top_k`` most likely classes with their
+    probabilities. The file is written whole, and a name that a spreadsheet would run as a formula
+    is written with a leading ``'`` (``outputs``); ``class_index`` keys the true name.
 
     Args:
         top_k: how many ranked classes to list per row.
@@ -48,16 +51,20 @@ class PredictionWriter(BasePredictionWriter):
         names = [str(name) for name in getattr(pl_module, "class_names", range(probabilities.shape[1]))]
         k = min(self.top_k, probabilities.shape[1])
         top_p, top_i = probabilities.topk(k, dim=1)
-        self.path = folder / self.filename
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("w", newline="") as file:
-            writer = csv.writer(file)
-            top = [f"top{i + 1}" for i in range(k)]
-            writer.writerow(["index", *(["path"] if paths else []), "prediction", "probability", *top])
-            for index, p, i in zip(indices.tolist(), top_p.tolist(), top_i.tolist(), strict=True):
-                ranked = [f"{names[c]}:{q:.4f}" for c, q in zip(i, p, strict=True)]
-                path = [paths[index]] if paths else []
-                writer.writerow([index, *path, names[i[0]], f"{p[0]:.6f}", *ranked])
+        top = [f"top{i + 1}" for i in range(k)]
+        header = ["index", *(["path"] if paths else []), "prediction", "class_index", "probability", *top]
+        lines = (
+            [
+                index,
+                *([paths[index]] if paths else []),
+                names[i[0]],
+                i[0],
+                f"{p[0]:.6f}",
+                *(f"{names[c]}:{q:.4f}" for c, q in zip(i, p, strict=True)),
+            ]
+            for index, p, i in zip(indices.tolist(), top_p.tolist(), top_i.tolist(), strict=True)
+        )
+        self.path = write_csv(folder / self.filename, header, lines)
         pl_module.print(f"wrote {len(probabilities)} predictions to {self.path}")
 
 

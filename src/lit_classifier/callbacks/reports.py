@@ -7,7 +7,6 @@ kept on the device by ``ClassifierModule``'s metrics and summed over processes a
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import lightning as L
@@ -16,6 +15,7 @@ from torch import Tensor
 
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.module import ClassifierModule
+from lit_classifier.outputs import write_csv
 
 
 class ClassReports(Callback):
@@ -45,22 +45,21 @@ class ClassReports(Callback):
 def write_class_report(folder: Path, stage: str, confusion: Tensor, class_names: list[str]) -> list[Path]:
     """Write ``{stage}_confusion_matrix.csv`` and ``{stage}_per_class_accuracy.csv`` into ``folder``.
 
-    ``confusion[i, j]`` counts the images of class ``i`` predicted as class ``j``.
+    ``confusion[i, j]`` counts the images of class ``i`` predicted as class ``j``. Both are
+    written whole, with names safe to open in a spreadsheet (``outputs.write_csv``).
     """
     counts = confusion.cpu().tolist()
-    folder.mkdir(parents=True, exist_ok=True)
-    matrix_path = folder / f"{stage}_confusion_matrix.csv"
-    with matrix_path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["true \\ predicted", *class_names])
-        for name, row in zip(class_names, counts, strict=True):
-            writer.writerow([name, *row])
-    accuracy_path = folder / f"{stage}_per_class_accuracy.csv"
-    with accuracy_path.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(["class", "correct", "total", "accuracy"])
-        for index, (name, row) in enumerate(zip(class_names, counts, strict=True)):
-            total = sum(row)
-            accuracy = f"{row[index] / total:.6f}" if total else ""
-            writer.writerow([name, row[index], total, accuracy])
-    return [matrix_path, accuracy_path]
+    matrix = write_csv(
+        folder / f"{stage}_confusion_matrix.csv",
+        ["true \\ predicted", *class_names],
+        ([name, *row] for name, row in zip(class_names, counts, strict=True)),
+    )
+    accuracy = write_csv(
+        folder / f"{stage}_per_class_accuracy.csv",
+        ["class", "correct", "total", "accuracy"],
+        (
+            [name, row[index], sum(row), f"{row[index] / sum(row):.6f}" if sum(row) else ""]
+            for index, (name, row) in enumerate(zip(class_names, counts, strict=True))
+        ),
+    )
+    return [matrix, accuracy]
