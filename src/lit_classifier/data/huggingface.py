@@ -27,6 +27,7 @@ from lit_classifier.data.labels import check_labels
 from lit_classifier.data.options import DataOptionError, check_fraction
 from lit_classifier.data.splits import random_split_indices
 from lit_classifier.errors import InputError
+from lit_classifier.quiet import datasets_progress_off
 
 TABLE_FORMATS = {".parquet": "parquet", ".arrow": "arrow"}
 
@@ -126,6 +127,7 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
     def channels(self) -> int:
         return self._channels
 
+    @datasets_progress_off()
     def load_splits(self) -> Mapping[str, Dataset]:
         from datasets import ClassLabel, Image
 
