@@ -183,3 +183,16 @@ def test_a_folder_as_ckpt_path_is_named_a_folder_with_the_checkpoint_inside(
     assert (
         err == f"error: --ckpt_path {run} is a directory, not a checkpoint file (did you mean {trained}?)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "holds"), [("", "is empty"), ("- a\n- b\n", "holds a list, not options")]
+)
+def test_a_config_file_of_no_options_is_one_error_naming_it(
+    content: str, holds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("run.yaml").write_text(content)
+
+    err = one_error_line(capsys, "fit", "--config", "run.yaml", *FAST)
+
+    assert err.startswith(f"error: --config run.yaml: the file {holds}; a config is a YAML mapping")

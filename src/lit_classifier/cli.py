@@ -11,6 +11,7 @@ Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``)
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 
 from lit_classifier import from_checkpoint, runs
 from lit_classifier.checkpoint_io import AtomicCheckpointIO
-from lit_classifier.config_checks import check_command
+from lit_classifier.config_checks import check_command, check_config_files
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.errors import command_errors
 from lit_classifier.module import ClassifierModule
@@ -57,6 +58,8 @@ class ClassifierCLI(LightningCLI):
         add_command_options(parser)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
+        if args is None or isinstance(args, list):
+            check_config_files(sys.argv[1:] if args is None else [str(word) for word in args])
         super().parse_arguments(parser, args)
         self.ckpt_path = from_checkpoint.withhold(self.config)
         self.data_named = from_checkpoint.names_data_module(args)

@@ -1,4 +1,5 @@
-"""Checks of a command's whole configuration, made before anything is built or loaded.
+"""Checks of a command's whole configuration, and of its config files, made before anything is built
+or loaded.
 
 Each value here is valid on its own, so no class refuses it; the command it is part of would
 still waste the user's time or mislead them.
@@ -6,13 +7,17 @@ still waste the user's time or mislead them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
 from jsonargparse import Namespace
 
 from lit_classifier.errors import InputError
 
 
 class ConfigurationError(InputError, ValueError):
-    """Options that are each valid but make no sense for this command."""
+    """Options that are each valid but make no sense for this command, or a config file of none."""
 
 
 def check_command(config: Namespace, subcommand: str, ckpt_path: str | None) -> None:
@@ -39,3 +44,23 @@ def is_pretrained(network: object) -> bool:
         return False
     weights = init_args.get("weights")
     return bool(init_args.get("pretrained")) or weights not in (None, "None", "none", "null")
+
+
+def check_config_files(words: Sequence[str]) -> None:
+    """Name a ``--config`` file (of ``words``, the command line) that is empty or is no mapping of
+    options: jsonargparse reports it as "Unexpected config" without saying which file."""
+    for index, word in enumerate(words):
+        key, equals, value = word.partition("=")
+        if key not in ("--config", "-c"):
+            continue
+        path = Path(value if equals else (words[index + 1] if index + 1 < len(words) else ""))
+        try:
+            content = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # unreadable or not YAML: the rules above report it
+        if not isinstance(content, dict):
+            holds = "is empty" if content is None else f"holds a {type(content).__name__}, not options"
+            raise ConfigurationError(
+                f"--config {path}: the file {holds}; a config is a YAML mapping of options, as "
+                "--print_config writes it"
+            )
