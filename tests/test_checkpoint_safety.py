@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from torch import nn
@@ -81,8 +82,9 @@ def test_atomic_save_writes_the_whole_file_and_no_temporary(tmp_path: Path) -> N
     target = tmp_path / "checkpoints" / "last.ckpt"
     io = AtomicCheckpointIO()
 
-    io.save_checkpoint({"state_dict": {}, "step": torch.tensor(1)}, target)
-    io.save_checkpoint({"state_dict": {}, "step": torch.tensor(2)}, target)
+    written = {"state_dict": {}, "pytorch-lightning_version": L.__version__}
+    io.save_checkpoint({**written, "step": torch.tensor(1)}, target)
+    io.save_checkpoint({**written, "step": torch.tensor(2)}, target)
 
     assert os.listdir(target.parent) == ["last.ckpt"]
     assert io.load_checkpoint(target, weights_only=True)["step"] == 2

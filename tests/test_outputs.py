@@ -13,6 +13,7 @@ import pytest
 from data_files import write_image_folder
 from helpers import FAST, cli, run_dir
 from lit_classifier import ClassifierModule, outputs
+from lit_classifier.export import export
 from lit_classifier.outputs import spreadsheet_cell
 
 # Folder names a spreadsheet would run as formulas, as a class name and inside a file's path.
@@ -88,3 +89,17 @@ def test_a_run_folder_that_cannot_be_written_is_one_error_before_any_work(
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1, err
     assert err.startswith("error: cannot write the run folder in shared/") and "read-only" in err
+
+
+@pytest.mark.parametrize("name", ["model.pt2", "model.onnx"])
+def test_a_full_disk_during_export_leaves_no_file(
+    trained: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "fsync", disk_full)
+    with pytest.raises(outputs.OutputError, match=f"no space left in out to write {name}"):
+        export(trained, Path("out") / name)
+
+    assert list(Path("out").iterdir()) == []

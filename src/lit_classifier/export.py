@@ -34,6 +34,7 @@ from torch.export import Dim, ExportedProgram
 
 from lit_classifier.errors import InputError, command_errors
 from lit_classifier.module import ClassifierModule
+from lit_classifier.outputs import replaced_file, written_whole
 
 
 def example_input(module: nn.Module, batch_size: int = 2) -> Tensor:
@@ -77,7 +78,9 @@ def export_program(module: nn.Module, path: str | Path, example: Tensor | None =
     if path.suffix != ".pt2":
         raise InputError(f"a torch.export program is a .pt2 file, not {path.name}")
     example = (example_input(module) if example is None else example).cpu()
-    torch.export.save(_program(module, example), path)
+    program = _program(module, example)
+    with written_whole(path, "wb") as file:  # a file cut short by a full disk is never left
+        torch.export.save(program, file)
     return path
 
 
@@ -88,16 +91,19 @@ def export_onnx(module: nn.Module, path: str | Path, example: Tensor | None = No
     """
     example = (example_input(module) if example is None else example).cpu()
     path = Path(path)
+    program = _program(module, example)
     try:
-        torch.onnx.export(
-            _program(module, example),
-            (example,),
-            str(path),
-            input_names=["images"],
-            output_names=["logits"],
-            dynamo=True,
-            verbose=False,  # no progress lines of the exporter's steps
-        )
+        with replaced_file(path) as temporary:  # a file cut short by a full disk is never left
+            torch.onnx.export(
+                program,
+                (example,),
+                str(temporary),
+                input_names=["images"],
+                output_names=["logits"],
+                dynamo=True,
+                external_data=False,  # one file, weights inside (a classifier is far below 2 GB)
+                verbose=False,  # no progress lines of the exporter's steps
+            )
     except ImportError as error:
         raise InputError(
             f"ONNX export needs the onnx and onnxscript packages ({error}): pip install -e '.[export]'"

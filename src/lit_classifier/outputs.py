@@ -3,8 +3,9 @@
 A process killed mid-write, or a full disk, must not leave a file that looks finished (a CSV cut
 mid-row, a chunk folder holding an earlier conversion's split). So:
 
-- a file is written to ``.<name>.tmp-<pid>`` beside it, flushed and fsynced, then renamed over the
-  target (``os.replace`` is atomic on POSIX and Windows): ``written_whole``;
+- a file is written to ``.<name>.tmp-<pid>`` beside it, fsynced, then renamed over the target
+  (``os.replace`` is atomic on POSIX and Windows): ``written_whole``, or ``replaced_file`` for a
+  writer that takes a file name;
 - a folder is written into ``.<name>.partial-<pid>`` beside it and swapped in when complete, the old
   one removed after: ``replaced_folder``. Linux cannot swap two folders in one step, so for an
   instant the name is absent; it never holds a mix of the two. Staging folders of processes that
@@ -50,22 +51,32 @@ def output_error(error: OSError, folder: Path, name: str) -> OutputError | None:
 
 
 @contextmanager
-def written_whole(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
-    """A file opened for writing in place of ``path``; ``path`` becomes it only when the block ends
-    without an error (``mode``: ``"w"`` or ``"wb"``; ``open_args`` go to ``open``)."""
+def replaced_file(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, for a writer that takes a file name; it is fsynced and
+    becomes ``path`` when the block ends without an error, and is removed otherwise."""
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with temporary.open(mode, **open_args) as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        yield temporary
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)  # the bytes are on disk before the name points at them
+        finally:
+            os.close(descriptor)
         os.replace(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
         if isinstance(error, OSError) and (reason := output_error(error, path.parent, path.name)):
             raise reason from error
         raise
+
+
+@contextmanager
+def written_whole(path: Path, mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
+    """A file opened for writing in place of ``path``; ``path`` becomes it only when the block ends
+    without an error (``mode``: ``"w"`` or ``"wb"``; ``open_args`` go to ``open``)."""
+    with replaced_file(path) as temporary, temporary.open(mode, **open_args) as file:
+        yield file
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
 
+from lit_classifier.outputs import written_whole
 from lit_classifier.runs import METRICS
 
 #: File names written into the run folder.
@@ -307,6 +308,7 @@ def write_plots(
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, figure in figures:
-        figure.savefig(folder / name, dpi=100)
+        with written_whole(folder / name, "wb") as file:  # whole, or not there
+            figure.savefig(file, format="png", dpi=100)
         paths.append(folder / name)
     return paths

@@ -28,6 +28,7 @@ from lightning.pytorch.callbacks import LearningRateFinder
 from matplotlib.figure import Figure
 
 from lit_classifier.errors import InputError
+from lit_classifier.outputs import written_whole
 
 PNG = "lr_find.png"
 JSON = "lr_find.json"
@@ -116,10 +117,12 @@ def report(suggestion: float | None, finder: object, settings: Mapping[str, obje
     axes = figure.subplots()
     finder.plot(suggest=suggestion is not None, ax=axes)  # type: ignore[attr-defined]
     axes.set_title(f"learning-rate range test: suggested lr {suggestion:.3g}" if suggestion else "")
-    figure.savefig(folder / PNG, dpi=100)
+    with written_whole(folder / PNG, "wb") as file:
+        figure.savefig(file, format="png", dpi=100)
     results = finder.results  # type: ignore[attr-defined]
     saved = {"suggested_lr": suggestion, **settings, "lr": results["lr"], "loss": results["loss"]}
-    (folder / JSON).write_text(json.dumps(saved, indent=2) + "\n")
+    with written_whole(folder / JSON) as text:
+        text.write(json.dumps(saved, indent=2) + "\n")
     if suggestion is None:
         print(f"no suggestion (too few steps for a slope); the curve is in {folder / PNG}")
     else:
