@@ -8,7 +8,8 @@ resized crop to ``--size`` (area share 0.35 to 1, aspect ratio 3/4 to 4/3, torch
 ToTensor, Normalize])``; ours is ``ImageFolderDataModule``'s training loader (and, with litdata
 installed, ``StreamingDataModule``'s over the same files converted to chunks). One thread, no
 workers: one core each. Rounds alternate the pipelines, so a change of the machine's load hits
-them alike; the ratio is the median over rounds of the ratio within a round.
+them alike; a ratio is the median of the per-round ratios, printed with the two rates of the round
+that gave it (the lower middle one for an even count), so that the three figures agree.
 
     python benchmarks/decoding.py                 # 256 images, 5 rounds
     python benchmarks/decoding.py --save          # ... and a table in benchmarks/results/
@@ -148,14 +149,28 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]], outputs: dic
         f"images: {args.images} photo-like JPEGs of {args.width} x {args.height} (quality 90), training "
         f"crops of {args.size}, batches of {args.batch_size}; images/s: median of {args.rounds} rounds",
         "",
-        "| pipeline | images/s per core | / torchvision | output: shape dtype, per-channel mean, std |",
-        "|---|---|---|---|",
+        "| pipeline | images/s per core | output: shape dtype, per-channel mean, std |",
+        "|---|---|---|",
     ]
+    lines += [
+        f"| {name} | {statistics.median(values[1:]):.0f} | {outputs[name]} |"
+        for name, values in rates.items()
+    ]
+    lines += [
+        "",
+        "| ratio | median of per-round ratios (range) | that round: images/s against torchvision's |",
+        "|---|---|---|",
+    ]
+    theirs = rates[baseline][1:]
     for name, values in rates.items():
-        ratios = [mine / theirs for mine, theirs in zip(values[1:], rates[baseline][1:], strict=True)]
+        if name == baseline:
+            continue
+        ours = values[1:]
+        ratios = [mine / base for mine, base in zip(ours, theirs, strict=True)]
+        middle = ratios.index(statistics.median_low(ratios))
         lines.append(
-            f"| {name} | {statistics.median(values[1:]):.0f} | {statistics.median(ratios):.2f} "
-            f"| {outputs[name]} |"
+            f"| {name} / torchvision | {ratios[middle]:.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
+            f"| {ours[middle]:.0f} against {theirs[middle]:.0f} |"
         )
     lines.append("")
     lines.append("goal: ImageFolderDataModule / torchvision >= 1.5")

@@ -18,7 +18,9 @@ batches of 64 (the default run). Each round measures, one after the other:
   of the process's time that any Lightning program pays before its first line.
 
 A ratio is lit-classifier's time over the hand loop's, taken within each round (so that slow
-changes of the machine's load cancel out); the table gives the median over rounds and its range.
+changes of the machine's load cancel out); the table gives the median of the per-round ratios, its
+range, and the two times of the round that gave it (the lower middle one for an even count), so
+that the ratio and its two figures come from the same round.
 
     python benchmarks/user_wait.py                    # 5 rounds, a few minutes on 2 cores
     python benchmarks/user_wait.py --rounds 11 --save # the table in benchmarks/results/
@@ -67,6 +69,11 @@ class Row:
 
     def ratios(self) -> list[float]:
         return [ours / hand for ours, hand in zip(self.ours, self.hand, strict=True)]
+
+    def median_round(self) -> int:
+        """The round whose ratio is the median of the per-round ratios (the lower middle one)."""
+        ratios = self.ratios()
+        return ratios.index(statistics.median_low(ratios))
 
 
 class EpochClock(Callback):
@@ -168,20 +175,17 @@ def run_in(folder: str, command: list[str]) -> None:
 
 def table(rows: dict[str, Row], drawing: list[float]) -> str:
     lines = [
-        "| measure | lit-classifier s | hand loop s | ratio, median (range) | goal |",
+        "| measure | ratio: median of per-round ratios (range) | that round: lit-classifier s | hand loop s "
+        "| goal |",
         "|---|---|---|---|---|",
     ]
     for row in rows.values():
-        ratios = row.ratios()
+        ratios, middle = row.ratios(), row.median_round()
         goal = GOALS.get(row.name)
-        verdict = (
-            ""
-            if goal is None
-            else f"<= {goal:.2f} {'met' if statistics.median(ratios) <= goal else 'NOT met'}"
-        )
+        verdict = "" if goal is None else f"<= {goal:.2f} {'met' if ratios[middle] <= goal else 'NOT met'}"
         lines.append(
-            f"| {row.name} | {statistics.median(row.ours):.3f} | {statistics.median(row.hand):.3f} | "
-            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | {verdict} |"
+            f"| {row.name} | {ratios[middle]:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) | "
+            f"{row.ours[middle]:.3f} | {row.hand[middle]:.3f} | {verdict} |"
         )
     lines.append("")
     left = statistics.median(drawing)

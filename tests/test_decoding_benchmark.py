@@ -37,5 +37,27 @@ def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
         "| StreamingDataModule",
     ]
     assert all("(3, 32, 32) float32, mean [" in row for row in rows)
-    assert rows[0].split(" | ")[2] == "1.00"  # torchvision against itself
+    ratios = [line for line in out.splitlines() if line.startswith("| ") and " / torchvision |" in line]
+    assert [row.split(" / ")[0] for row in ratios] == ["| ImageFolderDataModule", "| StreamingDataModule"]
     assert "goal: ImageFolderDataModule / torchvision >= 1.5" in out
+
+
+def test_each_ratio_is_printed_with_the_two_rates_of_the_round_it_comes_from(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import decoding
+
+    args = decoding.argparse.Namespace(
+        images=8, width=64, height=48, size=32, batch_size=4, rounds=3, save=False
+    )
+    # A warm-up round, then rounds whose ratios are 2, 3 and 2.5: the median is the third round's.
+    rates = {
+        "torchvision ImageFolder + transforms": [1.0, 100, 100, 200],
+        "ImageFolderDataModule": [1.0, 200, 300, 500],
+    }
+
+    decoding.report(args, rates, {name: "stats" for name in rates})
+
+    lines = capsys.readouterr().out.splitlines()
+    assert "| ImageFolderDataModule / torchvision | 2.50 (2.00-3.00) | 500 against 200 |" in lines
