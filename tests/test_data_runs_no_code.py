@@ -234,6 +234,6 @@ def test_an_image_file_is_decoded_only_as_an_image_format(tmp_path: Path) -> Non
     postscript.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n")
 
     assert Image.open(postscript).format == "EPS"  # what PIL makes of it when any plugin may read it
-    assert "cannot identify image file" in str(decode_problem(postscript))
-    with pytest.raises(InputError, match="cannot identify image file"):
+    assert "not an image file" in str(decode_problem(postscript))
+    with pytest.raises(InputError, match="not an image file"):
         decode(postscript.read_bytes(), source=str(postscript))
