@@ -103,3 +103,21 @@ def test_a_full_disk_during_export_leaves_no_file(
         export(trained, Path("out") / name)
 
     assert list(Path("out").iterdir()) == []
+
+
+def test_a_full_disk_when_the_config_is_saved_leaves_no_config_cut_short(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def disk_full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "fsync", disk_full)
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", *FAST)
+
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert (
+        err == "error: no space left in runs/lightning_logs/version_0 to write config.yaml: free some space\n"
+    )
+    assert not [path for path in Path("runs").rglob("*") if "config" in path.name]

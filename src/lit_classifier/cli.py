@@ -121,10 +121,18 @@ def run(args: ArgsType = None) -> ClassifierCLI:
             seed_everything_default=0,  # the same command gives the same run
             auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
             load_from_checkpoint_support=False,  # checkpoints hold a plain-data record (restore.py)
+            save_config_callback=runs.WholeConfig,
             args=args,
         )
 
 
 def main(args: ArgsType = None) -> None:
-    """Entry point of ``lit-classifier``."""
+    """Entry point of ``lit-classifier``; ``lit-classifier serve`` is no Trainer command, so it has its
+    own parser (``lit_classifier.serving``, which needs the ``serve`` extra)."""
+    given = sys.argv[1:] if args is None else list(args)
+    if given[:1] == ["serve"]:
+        from lit_classifier.serving.command import main as serve
+
+        serve([str(arg) for arg in given[1:]])
+        return
     run(args)

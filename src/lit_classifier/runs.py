@@ -17,10 +17,11 @@ from pathlib import Path
 import lightning as L
 from jsonargparse import Namespace
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.cli import SaveConfigCallback
 
 from lit_classifier.checkpoint_io import CheckpointError, is_local
 from lit_classifier.errors import InputError
-from lit_classifier.outputs import output_error
+from lit_classifier.outputs import output_error, replaced_file
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
@@ -156,3 +157,21 @@ def global_rank() -> int:
     """This process's rank as the launcher set it (0 when there is one process); known before any
     Trainer exists, which is when the run folder is reserved."""
     return int(getattr(rank_zero_only, "rank", 0))
+
+
+class WholeConfig(SaveConfigCallback):
+    """LightningCLI's ``config.yaml``, written whole (``outputs.replaced_file``): a full disk or a
+    kill while it is written leaves no config cut short that a later ``--config`` would read."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        log_dir = trainer.log_dir  # asked on every process: a broadcast under DDP
+        if self.already_saved or not trainer.is_global_zero or log_dir is None:
+            super().setup(trainer, pl_module, stage)  # the other processes take part in its broadcasts
+            return
+        final = self.config_filename
+        try:
+            with replaced_file(Path(log_dir) / final) as temporary:
+                self.config_filename = temporary.name  # Lightning writes to log_dir / config_filename
+                super().setup(trainer, pl_module, stage)
+        finally:
+            self.config_filename = final
