@@ -196,3 +196,13 @@ def test_a_config_file_of_no_options_is_one_error_naming_it(
     err = one_error_line(capsys, "fit", "--config", "run.yaml", *FAST)
 
     assert err.startswith(f"error: --config run.yaml: the file {holds}; a config is a YAML mapping")
+
+
+def test_a_config_file_naming_a_function_as_the_network_is_one_error_naming_the_option(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    Path("run.yaml").write_text("model:\n  model:\n    class_path: os.system\n    init_args: {command: ls}\n")
+
+    err = one_error_line(capsys, "fit", "--config", "run.yaml", *FAST)
+
+    assert err.startswith("error: --model.model: ") and "os.system" in err
