@@ -23,7 +23,7 @@ from lit_classifier import from_checkpoint, runs
 from lit_classifier.checkpoint_io import AtomicCheckpointIO
 from lit_classifier.config_checks import check_command, check_config_files
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.errors import command_errors
+from lit_classifier.errors import InputError, command_errors
 from lit_classifier.module import ClassifierModule
 from lit_classifier.parser import DEFAULTS, DESCRIPTION, ClassifierParser, add_command_options
 from lit_classifier.process_group import released_process_group
@@ -131,8 +131,11 @@ def main(args: ArgsType = None) -> None:
     own parser (``lit_classifier.serving``, which needs the ``serve`` extra)."""
     given = sys.argv[1:] if args is None else list(args)
     if given[:1] == ["serve"]:
-        from lit_classifier.serving.command import main as serve
-
+        with command_errors():
+            try:
+                from lit_classifier.serving.command import main as serve
+            except ModuleNotFoundError as missing:
+                raise InputError(f"serve needs {missing.name}: pip install 'lit-classifier[serve]'") from None
         serve([str(arg) for arg in given[1:]])
         return
     run(args)

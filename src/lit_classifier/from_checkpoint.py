@@ -64,7 +64,7 @@ def apply(
     class (``names_data_module``), which then wins even when it is the default one.
     """
     if value == "last":
-        value = _last(runs, _shared_folder(config), subcommand)
+        value = resolve_last(runs, _shared_folder(config), subcommand)
     check_ckpt_path(value or None)
     config["ckpt_path"] = value or None
     if not value or value in SPECIAL_CKPT_PATHS or not is_local(value):
@@ -162,7 +162,9 @@ def refuse_changed_options(hparams: dict[str, Any], options: Namespace, source: 
 SET_ELSEWHERE = ("model", "data", "num_classes", "class_names", "input_shape")
 
 
-def _last(runs: Path | None, shared: Path | None, subcommand: str) -> str:
+def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str:
+    """``--ckpt_path last``: the newest resumable checkpoint of the runs under ``runs`` (or ``shared``),
+    named in one line; outside ``fit`` none is an error, in ``fit`` an empty string (a new run)."""
     found = find_last_checkpoint(runs, shared) if runs else None
     if found is None and subcommand != "fit":
         raise CheckpointError(

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 
-from lit_classifier.data.predict import PredictImages
+from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.errors import InputError
 from lit_classifier.module import ClassifierModule
 from lit_classifier.restore import data_spec
@@ -48,6 +49,23 @@ def predict_images(
 ) -> list[Prediction]:
     """The predictions of ``module`` for an image file, a list of them, or a folder (searched at any
     depth), sorted by path; unreadable files are skipped with a warning naming them."""
+    dataset = PredictImages(images, image_transform(module, trusted_modules))
+    was_training, found = module.training, list[list[tuple[str, float]]]()
+    module.eval()
+    try:
+        for batch, _ in DataLoader(dataset, batch_size=batch_size):
+            found += ranked(module, batch, top_k)
+    finally:
+        module.train(was_training)
+    return [
+        Prediction(Path(path), top[0][0], top[0][1], top)
+        for (path, _), top in zip(dataset.samples, found, strict=True)
+    ]
+
+
+def image_transform(module: ClassifierModule, trusted_modules: Sequence[str] = ()) -> ImageTransform:
+    """What turns a new image into the module's input: the evaluation transform of the data module
+    recorded in the module (rebuilt only if ``lit_classifier.trust`` allows it)."""
     spec = data_spec(module.hparams, "the module's record", trusted_modules)
     if spec is None:
         raise InputError(
@@ -55,18 +73,16 @@ def predict_images(
             "images the same way: train it with a data module (lit_classifier.data), or prepare the "
             "images yourself and call the module on them"
         )
-    dataset = PredictImages(images, build(spec).image_transform())
+    return build(spec).image_transform()
+
+
+@torch.no_grad()
+def ranked(module: ClassifierModule, batch: Tensor, top_k: int) -> list[list[tuple[str, float]]]:
+    """For each image of ``batch`` (prepared by ``image_transform``), its ``top_k`` most likely
+    classes as (name, probability) pairs, best first; the module should be in evaluation mode."""
     names, k = module.class_names, min(top_k, len(module.class_names))
-    was_training, found = module.training, list[tuple[list[float], list[int]]]()
-    module.eval()
-    try:
-        with torch.no_grad():
-            for batch, _ in DataLoader(dataset, batch_size=batch_size):
-                probabilities, classes = module(batch.to(module.device)).softmax(dim=1).topk(k, dim=1)
-                found += zip(probabilities.tolist(), classes.tolist(), strict=True)
-    finally:
-        module.train(was_training)
+    probabilities, classes = module(batch.to(module.device)).softmax(dim=1).topk(k, dim=1)
     return [
-        Prediction(Path(path), names[c[0]], p[0], [(names[i], q) for i, q in zip(c, p, strict=True)])
-        for (path, _), (p, c) in zip(dataset.samples, found, strict=True)
+        [(names[i], q) for i, q in zip(c, p, strict=True)]
+        for p, c in zip(probabilities.tolist(), classes.tolist(), strict=True)
     ]

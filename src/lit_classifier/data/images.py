@@ -15,6 +15,7 @@ would also print a line of this package's source.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,16 +43,19 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
 
 
-def read_image(path: Path) -> Image.Image:
-    """The decoded image at ``path``; an ``ImageFolderError`` naming it if it cannot be read."""
+def read_image(source: Path | bytes, name: str | None = None) -> Image.Image:
+    """The decoded image in the file at ``source`` or in its bytes (a posted file); an
+    ``ImageFolderError`` naming it (``name``, else the path) if it cannot be read."""
+    file = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with Image.open(path, formats=IMAGE_FORMATS) as image:
+        with Image.open(file, formats=IMAGE_FORMATS) as image:
             image.load()
             return image
     # OSError: PIL's UnidentifiedImageError and "image file is truncated"; DecompressionBombError is
     # no OSError.
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageFolderError(f"cannot read image {path}: {unreadable_reason(error, path)}") from error
+        named = name or (source if isinstance(source, Path) else "of the given bytes")
+        raise ImageFolderError(f"cannot read image {named}: {unreadable_reason(error, source)}") from error
 
 
 def decode_problem(path: Path) -> str | None:

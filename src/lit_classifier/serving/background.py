@@ -1,0 +1,113 @@
+"""A server command run in the background, for a client in the same script (a benchmark, a test)::
+
+    with background_server(["lit-classifier", "serve", "--ckpt_path", "last"], port=8000) as server:
+        requests.post(f"{server.url}/predict", files={"image": open("photo.png", "rb")})
+
+The command runs in a process group of its own; the block starts once ``GET /health`` answers 200,
+and on leaving it SIGTERM stops the server, which must end, with every process of its group (the
+HTTP server, the inference workers, multiprocessing's helpers), within ``stop_seconds``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class BackgroundServer:
+    """The server's base URL; once it has stopped, what it wrote to stderr."""
+
+    url: str
+    stderr: str = ""
+
+
+class ServerError(RuntimeError):
+    """The server exited early, was not ready in time, failed to stop, or left processes behind."""
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def background_server(
+    command: Sequence[str],
+    port: int,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    start_seconds: float = 240,
+    stop_seconds: float = 60,
+) -> Iterator[BackgroundServer]:
+    """Run ``command`` (which listens on 127.0.0.1 at ``port``) until the block ends.
+
+    Args:
+        command: the server's command line, its port included.
+        port: the port it listens on.
+        cwd: its working folder.
+        env: its environment (this process's by default).
+        start_seconds: how long it may take to answer ``/health`` (imports, workers, the model).
+        stop_seconds: how long it may take to stop after SIGTERM.
+    """
+    process = subprocess.Popen(
+        list(command), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    server = BackgroundServer(f"http://127.0.0.1:{port}")
+    try:
+        _wait_until_healthy(process, server.url, start_seconds)
+        yield server
+    finally:
+        server.stderr = _stop(process, stop_seconds)
+
+
+def _wait_until_healthy(process: subprocess.Popen[str], url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.communicate()[1]
+            raise ServerError(f"the server exited with {process.returncode}: {err[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or its workers not ready (503)
+        time.sleep(0.5)
+    raise ServerError(f"the server at {url} was not ready after {seconds:g} s")
+
+
+def _stop(process: subprocess.Popen[str], seconds: float) -> str:
+    """SIGTERM, then wait for the server and for every process of its group; its stderr."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        _, err = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise ServerError(f"the server did not stop within {seconds:g} s of SIGTERM") from None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise ServerError(f"processes of the server were still running {seconds:g} s after it stopped")
+    if process.returncode != 0:
+        raise ServerError(f"the server ended with exit code {process.returncode}: {err[-3000:]}")
+    return err

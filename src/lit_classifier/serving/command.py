@@ -1,0 +1,142 @@
+"""``lit-classifier serve``: a checkpoint's predictions over HTTP, with LitServe.
+
+    lit-classifier serve --ckpt_path last                        # http://127.0.0.1:8000/predict
+    lit-classifier serve --ckpt_path model.ckpt --host 0.0.0.0 --max_batch_size 32 --devices 2
+
+The checkpoint is read as every command reads one: plain data (``--weights_only``), its network and
+data module rebuilt only if ``lit_classifier.trust`` allows them (``--trusted_modules``). A bad
+option or checkpoint stops the command before the server starts: one ``error:`` line, exit code 2.
+Ctrl+C or SIGTERM stops the server and its worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+import litserve as ls
+from jsonargparse import auto_cli
+
+from lit_classifier.checkpoint_io import CheckpointError
+from lit_classifier.errors import InputError, command_errors
+from lit_classifier.from_checkpoint import resolve_last
+from lit_classifier.module import ClassifierModule
+from lit_classifier.parser import ClassifierParser
+from lit_classifier.runs import check_ckpt_path
+from lit_classifier.serving.api import FIELD, ClassifierAPI
+from lit_classifier.serving.limits import RequestLimits
+
+#: Where ``lit-classifier fit`` writes its runs by default: ``--ckpt_path last`` looks there.
+RUNS = Path("runs", "lightning_logs")
+#: The hosts LitServe binds to; 127.0.0.1 (this machine only) unless the user opens the server up.
+HOSTS = ("127.0.0.1", "0.0.0.0", "::")
+
+
+def classifier_server(api: ClassifierAPI, max_body_mb: float = 10, **kwargs: Any) -> ls.LitServer:
+    """A ``LitServer`` of ``api`` whose HTTP process refuses, in a 4xx JSON answer, bodies over
+    ``max_body_mb``, content types other than a form or JSON, and bodies that do not parse
+    (``limits.RequestLimits``); ``kwargs`` go to ``LitServer`` (``accelerator``, ``devices``, ...)."""
+    if not max_body_mb > 0:
+        raise InputError(f"max_body_mb must be positive, not {max_body_mb}")
+    limits = {"path": api.api_path, "max_body_bytes": int(max_body_mb * 2**20)}
+    return ls.LitServer(api, middlewares=[(RequestLimits, limits)], **kwargs)
+
+
+def serve(
+    ckpt_path: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    top_k: int = 3,
+    max_batch_size: int = 16,
+    batch_timeout: float = 0.005,
+    accelerator: Literal["auto", "cpu", "cuda", "mps"] = "auto",
+    devices: int | Literal["auto"] = "auto",
+    workers_per_device: int = 1,
+    max_body_mb: float = 10,
+    timeout: float = 30,
+    log_level: Literal["debug", "info", "warning", "error"] = "warning",
+    trusted_modules: list[str] | None = None,
+    weights_only: bool = True,
+) -> None:
+    """Answer POSTs of image files with the checkpoint's predictions, until Ctrl+C or SIGTERM.
+
+    Args:
+        ckpt_path: a checkpoint file, or ``last`` (the newest of the runs under runs/lightning_logs).
+        host: the address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 or :: (every network).
+        port: the TCP port (1024 to 65535).
+        top_k: how many classes each answer ranks.
+        max_batch_size: the most requests the network runs together.
+        batch_timeout: seconds a batch waits for more requests (a few ms: batches fill under load,
+            and a lone request waits no longer than that).
+        accelerator: where the network runs.
+        devices: how many devices (GPUs) to use, or auto.
+        workers_per_device: inference processes per device.
+        max_body_mb: requests with a larger body are refused (413).
+        timeout: seconds a request may wait for its answer (504 after).
+        log_level: LitServe's and uvicorn's logging (info logs every request).
+        trusted_modules: modules whose network and data module classes the checkpoint may name.
+        weights_only: read the checkpoint as plain data only; false only for a file you trust.
+    """
+    check_options(host, port, max_batch_size, batch_timeout, workers_per_device, timeout)
+    path = resolve_last(RUNS, None, "serve") if ckpt_path == "last" else ckpt_path
+    check_ckpt_path(path)
+    if not Path(path).is_file():  # a URL: Lightning's loaders fetch those, this command does not
+        raise CheckpointError(f"checkpoint file not found: {path} (--ckpt_path)")
+    trusted = trusted_modules or []
+    module = ClassifierModule.load_from_checkpoint(path, weights_only=weights_only, trusted_modules=trusted)
+    try:
+        api = ClassifierAPI(module, top_k, trusted, max_batch_size, batch_timeout)
+    except InputError as error:  # the record's data module: refused, or none to prepare images with
+        raise CheckpointError(f"{path}: {error}") from None
+    server = classifier_server(
+        api, max_body_mb, accelerator=accelerator, devices=devices, workers_per_device=workers_per_device,
+        timeout=timeout,
+    )  # fmt: skip
+    print(
+        f"serving {path} at http://{host}:{port}{api.api_path}: POST an image as the multipart field "
+        f'{FIELD}, or JSON {{"{FIELD}": "<base64>"}}; ready when GET /health answers ok; Ctrl+C stops'
+    )
+    signal.signal(signal.SIGTERM, _stop_handler(os.getpid()))
+    server.run(host=host, port=port, log_level=log_level, generate_client_file=False)
+
+
+def check_options(
+    host: str, port: int, max_batch_size: int, batch_timeout: float, workers: int, timeout: float
+) -> None:
+    """Refuse, naming the option, what LitServe would refuse with a traceback once started."""
+    problems = {
+        "--host": (host in HOSTS, f"{host!r} is none of {', '.join(HOSTS)}"),
+        "--port": (1024 <= port <= 65535, f"{port} is not in 1024..65535"),
+        "--max_batch_size": (max_batch_size >= 1, f"{max_batch_size} is less than 1"),
+        "--batch_timeout": (batch_timeout >= 0, f"{batch_timeout} is negative"),
+        "--workers_per_device": (workers >= 1, f"{workers} is less than 1"),
+        "--timeout": (timeout > 0, f"{timeout} is not positive"),
+    }
+    for option, (fine, why) in problems.items():
+        if not fine:
+            raise InputError(f"{option}: {why}")
+
+
+def _stop_handler(main: int) -> Callable[[int, FrameType | None], None]:
+    """SIGTERM as Ctrl+C in the main process: LitServe stops its workers on KeyboardInterrupt only.
+    Its HTTP processes are forked with this handler, and uvicorn raises SIGTERM again once it has
+    shut one down gracefully: there, it ends the process quietly."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != main:
+            raise SystemExit(0)
+        raise KeyboardInterrupt
+
+    return stop
+
+
+def main(args: list[str] | None = None) -> None:
+    """``lit-classifier serve ARGS``."""
+    with command_errors():
+        auto_cli(
+            serve, args=args, as_positional=False, parser_class=ClassifierParser, prog="lit-classifier serve"
+        )
