@@ -14,6 +14,9 @@ The rules, so that what runs is the README's own command:
 - ``python``: the block is executed as it stands, except that ``epochs=N`` and ``max_epochs=N``
   become ``epochs=1``/``max_epochs=1`` and ``L.Trainer(`` gains ``limit_train_batches=2,
   limit_val_batches=2``.
+- ``lit-classifier serve`` runs as a real server on a free port while the next block, a python
+  block marked ``<!-- not-tested: the client of the server above ... -->``, runs as its client
+  (``http://127.0.0.1:8000`` becomes the server's address, ``photo.png`` a digit).
 - Each block runs in a fresh folder where ``configs/`` is the repository's, in the README's order
   of commands, so a ``test --ckpt_path runs/.../version_0/...`` line finds the block's earlier fit.
 """
@@ -31,6 +34,7 @@ import pytest
 from lit_classifier import lr_find, plot_command
 from lit_classifier.cli import run
 from lit_classifier.data import optimize
+from server_process import digit_png, served
 
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -42,6 +46,8 @@ LIMITS = [
     "--trainer.limit_test_batches=2",
     "--trainer.limit_predict_batches=2",
 ]
+#: How a python block that talks to the server of the bash block above it is marked (not run alone).
+CLIENT = "the client of the server above"
 PYTHON_SHRINK = [
     (re.compile(r"\b(max_)?epochs=\d+"), r"\1epochs=1"),
     (re.compile(r"\bL\.Trainer\("), "L.Trainer(limit_train_batches=2, limit_val_batches=2, "),
@@ -108,9 +114,12 @@ RUNNERS: dict[str, Callable[[list[str]], None]] = {
 }
 
 
-def run_bash(code: str) -> None:
+def run_bash(code: str, client: str | None = None) -> None:
     for program, *args in shell_commands(code):
         if program == "pip" and args[:1] == ["install"]:
+            continue
+        if program == "lit-classifier" and args[:1] == ["serve"]:
+            serve_for(args[1:], client)
             continue
         if program not in RUNNERS:
             pytest.fail(
@@ -118,6 +127,22 @@ def run_bash(code: str) -> None:
                 "RUNNERS, or mark the block <!-- not-tested: why -->"
             )
         RUNNERS[program](args)
+
+
+def serve_for(args: list[str], client: str | None) -> None:
+    """``lit-classifier serve ARGS`` as a real server (on a free port) while the document's next
+    block, marked as its client, runs against it, with a digit as its ``photo.png``."""
+    assert client is not None, f"a block that serves is followed by its client, marked '{CLIENT}'"
+    Path("photo.png").write_bytes(digit_png())
+    with served(args, Path.cwd()) as url:
+        run_python(client.replace("http://127.0.0.1:8000", url), "README.md")
+
+
+def client_of(block: Block) -> str | None:
+    following = BLOCKS[BLOCKS.index(block) + 1 :]
+    if following and (following[0].skip_reason or "").startswith(CLIENT):
+        return following[0].code
+    return None
 
 
 def run_python(code: str, document: str) -> None:
@@ -143,7 +168,7 @@ def test_readme_block_runs(block: Block, tmp_path: Path) -> None:
         pytest.skip(f"{block.document} line {block.line}: {block.skip_reason}")
     (tmp_path / "configs").symlink_to(REPO / "configs")
     if block.language == "bash":
-        run_bash(block.code)
+        run_bash(block.code, client_of(block))
     else:
         run_python(block.code, block.document)
 
