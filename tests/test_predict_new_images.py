@@ -33,7 +33,8 @@ def test_predict_needs_only_the_checkpoint_and_the_new_images(
 
     with (run_dir(result) / "predictions.csv").open() as file:
         rows = list(csv.DictReader(file))
-    assert list(rows[0]) == ["index", "path", "prediction", "class_index", "probability", "top1", "top2", "top3"]
+    header = ["index", "path", "prediction", "class_index", "probability", "top1", "top2", "top3"]
+    assert list(rows[0]) == header
     assert [row["path"] for row in rows] == [str(path) for path in sorted(new.rglob("*.*"))]
     assert {row["prediction"] for row in rows} <= {"cat", "dog", "fish"}
     assert result.datamodule.dims == (3, 32, 32)  # the checkpoint's image size, not the default 224
