@@ -2,12 +2,13 @@
 
 The command line and ``train_model`` add ``DEFAULT_CALLBACKS``; each is configured on the command
 line by its key (``--checkpoint.every_n_epochs 2``, ``--nonfinite.mode skip``, ``--plots.enabled
-false``, ``--finetune.freeze_backbone_epochs 1``).
+false``, ``--finetune.freeze_backbone_epochs 1``, ``--ema.decay 0.99``).
 """
 
 from lightning.pytorch.callbacks import Callback
 
 from lit_classifier.callbacks.checkpoint import RunCheckpoint
+from lit_classifier.callbacks.ema import WeightEMA
 from lit_classifier.callbacks.finetune import HeadFirstFinetuning
 from lit_classifier.callbacks.interrupt import Interruption
 from lit_classifier.callbacks.lr_range import LRRangeTest
@@ -30,6 +31,7 @@ DEFAULT_CALLBACKS: dict[str, type[Callback]] = {
     "nonfinite": NonFiniteGuard,
     "finetune": HeadFirstFinetuning,
     "lr_find": LRRangeTest,
+    "ema": WeightEMA,  # before speed: the average copies the network before it is compiled
     "checkpoint": RunCheckpoint,
     "speed": SpeedOptions,
 }
@@ -48,4 +50,5 @@ __all__ = [
     "RunCheckpoint",
     "RunPlots",
     "SpeedOptions",
+    "WeightEMA",
 ]
