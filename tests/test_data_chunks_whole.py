@@ -77,13 +77,14 @@ def test_a_killed_conversion_leaves_the_earlier_one_and_a_rerun_replaces_it(tmp_
     write_image_folder(tmp_path / "more", per_class=10)
     command = [sys.executable, "-m", "lit_classifier.data.optimize", "--output_dir=chunks", "--num_workers=1"]
     stuck = start([*command, f"--data={__name__}.StuckAfterTraining", "--data.root=more"], tmp_path)
-
-    deadline = time.monotonic() + 180
-    while not list(tmp_path.glob(".chunks.partial-*/train/index.json")):  # training split written
-        assert stuck.poll() is None and time.monotonic() < deadline, stuck.communicate()
-        time.sleep(0.05)
-    os.killpg(stuck.pid, signal.SIGKILL)
-    stuck.wait()
+    try:
+        deadline = time.monotonic() + 180
+        while not list(tmp_path.glob(".chunks.partial-*/train/index.json")):  # training split written
+            assert stuck.poll() is None and time.monotonic() < deadline, stuck.communicate()
+            time.sleep(0.05)
+    finally:  # it never ends by itself: killed here, whatever the test's outcome
+        os.killpg(stuck.pid, signal.SIGKILL)
+        stuck.wait()
 
     assert {split: samples_in(tmp_path / "chunks" / split) for split in earlier} == earlier
     rerun = start([*command, "--data=lit_classifier.ImageFolderDataModule", "--data.root=more"], tmp_path)
