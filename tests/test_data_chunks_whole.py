@@ -34,7 +34,7 @@ def samples_in(split: Path) -> int:
 
 
 class NeverEnding(Dataset):
-    """A split whose images never come: the conversion stops there until it is killed."""
+    """A split whose images do not come: the conversion waits there until it is killed."""
 
     def __init__(self, split: Any) -> None:
         self.split = split
@@ -46,8 +46,8 @@ class NeverEnding(Dataset):
         return self.split[index]
 
     def encoded(self, index: int) -> tuple[bytes, int]:
-        threading.Event().wait()
-        raise AssertionError("unreachable")
+        threading.Event().wait(timeout=300)  # the test kills it long before; bounded if the test dies
+        raise TimeoutError("a conversion meant to be killed was not")
 
 
 class StuckAfterTraining(ImageFolderDataModule):
