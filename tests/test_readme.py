@@ -8,7 +8,8 @@ The rules, so that what runs is the README's own command:
   the internet, this test suite itself).
 - ``bash``: comments are dropped, ``&&`` separates commands, and each command must be one of
   ``lit-classifier`` (run in-process, with ``LIMITS`` appended: one epoch of two batches per stage),
-  ``lit-classifier-lr-find`` (with ``--lr_find.num_training=20`` appended) or ``lit-classifier-plot``.
+  ``lit-classifier-lr-find`` (with ``--lr_find.num_training=20`` appended), ``lit-classifier-sweep``
+  (two trials, each with ``LIMITS``) or ``lit-classifier-plot``.
   ``pip install`` steps are not re-run: the suite runs in the environment they install. Any other
   program fails the test, naming it: add a rule here or mark the block.
 - ``python``: the block is executed as it stands, except that ``epochs=N`` and ``max_epochs=N``
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from lit_classifier import lr_find, plot_command
+from lit_classifier import lr_find, plot_command, sweep
 from lit_classifier.cli import run
 from lit_classifier.data import optimize
 from server_process import digit_png, served
@@ -111,6 +112,7 @@ RUNNERS: dict[str, Callable[[list[str]], None]] = {
     "lit-classifier-lr-find": lambda args: lr_find.main([*args, "--lr_find.num_training=20"]),
     "lit-classifier-plot": plot_command.main,
     "lit-classifier-optimize": optimize.main,
+    "lit-classifier-sweep": lambda args: sweep.main([*args, "--n_trials=2", *LIMITS]),
 }
 
 

@@ -12,11 +12,13 @@ Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``)
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from jsonargparse import lazy_instance
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from lit_classifier import from_checkpoint, runs
@@ -108,8 +110,9 @@ class ClassifierCLI(LightningCLI):
         self._run(self.trainer.predict, model, **kwargs)
 
 
-def run(args: ArgsType = None) -> ClassifierCLI:
-    """Run the command line in-process (tests, notebooks) and return it: ``.trainer``, ``.model``."""
+def run(args: ArgsType = None, callbacks: Sequence[Callback] = ()) -> ClassifierCLI:
+    """Run the command line in-process (tests, notebooks) and return it: ``.trainer``, ``.model``.
+    ``callbacks`` join the run's own without entering its config (a sweep's trial reporter)."""
     with command_errors(), quiet_lightning():
         return ClassifierCLI(
             ClassifierModule,
@@ -117,7 +120,7 @@ def run(args: ArgsType = None) -> ClassifierCLI:
             subclass_mode_model=True,
             subclass_mode_data=True,
             parser_class=ClassifierParser,
-            trainer_defaults=TRAINER_DEFAULTS,
+            trainer_defaults={**TRAINER_DEFAULTS, "callbacks": list(callbacks)},
             seed_everything_default=0,  # the same command gives the same run
             auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
             load_from_checkpoint_support=False,  # checkpoints hold a plain-data record (restore.py)
