@@ -8,7 +8,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
@@ -46,18 +46,19 @@ def sweep(config: SweepConfig | str | Path, args: Sequence[str] = (), **override
     ``config`` is a ``SweepConfig`` or the path of a sweep YAML file (``overrides``: ``storage``,
     ``study_name``, ``n_trials``); ``args`` are options given to every trial after the file's own.
     """
-    if not isinstance(config, SweepConfig):
-        config = load_config(Path(config), **overrides)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if isinstance(config, SweepConfig):
+        config = replace(config, **given)
+    else:
+        config = load_config(Path(config), **given)
     with quiet_optuna():
         study, dead = open_study(config)
         for number in dead:
             print(f"trial {number} stopped with its process: it runs again first")
         done = len(counted(study.get_trials(deepcopy=False)))
         verb = "maximizing" if config.direction == "maximize" else "minimizing"
-        print(
-            f"study {config.study_name} ({config.storage}): {done} of {config.n_trials} trials done, ", end=""
-        )
-        print(f"{verb} {config.metric}")
+        where = f"study {config.study_name} ({config.storage})"
+        print(f"{where}: {done} of {config.n_trials} trials done, {verb} {config.metric}")
         run_one = partial(objective, config=config, extra=list(args))
         try:
             while len(counted(study.get_trials(deepcopy=False))) < config.n_trials:

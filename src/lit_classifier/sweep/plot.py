@@ -44,6 +44,10 @@ def study_figure(trials: list[FrozenTrial], metric: str, maximize: bool, best: F
         )
     epochs.set(xlabel="epoch", ylabel=metric, title="every trial by epoch (best bold, pruned dashed)")
     epochs.xaxis.set_major_locator(MaxNLocator(integer=True))
+    values = [v for t in trials for v in t.intermediate_values.values()]
+    if not maximize and values and min(values) > 0:  # losses: a diverged trial would flatten the rest
+        results.set_yscale("log")
+        epochs.set_yscale("log")
     return figure
 
 
