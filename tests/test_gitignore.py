@@ -40,7 +40,7 @@ def test_the_chunks_of_the_documented_optimize_command_are_ignored(clone: Path) 
 
 
 def test_the_files_the_readme_writes_beside_the_code_are_ignored(clone: Path) -> None:
-    written = ["digits.ckpt", "model.onnx", "model.pt2", "runs/lightning_logs/version_0/metrics.csv"]
+    written = ["digits.ckpt", "model.onnx", "model.pt2", "sweeps.db", "runs/digits/version_0/metrics.csv"]
     for name in written:
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         (clone / name).write_bytes(b"")
