@@ -16,17 +16,10 @@ from lit_classifier import train_model
 from lit_classifier.callbacks import WeightEMA
 from lit_classifier.models import SmallCNN
 from test_interrupt_chain import interrupted_at
+from test_resume import RUN as WITHOUT_AVERAGE
 
-# Shuffled epochs of 4 steps, momentum and a scheduler: all the state a resume must restore.
-RUN = [
-    "--trainer.limit_train_batches=4",
-    "--trainer.limit_val_batches=2",
-    "--trainer.deterministic=true",
-    "--model.scheduler=torch.optim.lr_scheduler.StepLR",
-    "--model.scheduler.step_size=1",
-    "--plots.enabled=false",
-    "--ema.decay=0.8",
-]
+# Shuffled epochs of 4 steps, momentum and a scheduler (all the state a resume must restore), and an average.
+RUN = [*WITHOUT_AVERAGE, "--ema.decay=0.8"]
 AVERAGING = ("state_dict", "current_model_state", "averaging_state")
 
 
@@ -71,7 +64,11 @@ def test_validation_and_the_checkpoint_hold_the_moving_average_of_every_step() -
     assert_same_tensors(run.model.state_dict(), saved["state_dict"])  # the trained module is the average
     # The run's validation was of the average: validating the checkpoint gives the same loss.
     fit_loss = last_value(read_metrics(run_dir(run)), "val_loss")
-    checked = cli("validate", *RUN[1:2], f"--ckpt_path={run_dir(run) / 'checkpoints' / 'last.ckpt'}")
+    checked = cli(
+        "validate",
+        "--trainer.limit_val_batches=2",
+        f"--ckpt_path={run_dir(run) / 'checkpoints' / 'last.ckpt'}",
+    )
     assert float(checked.trainer.callback_metrics["val_loss"]) == pytest.approx(fit_loss, rel=1e-6)
 
 
@@ -98,7 +95,7 @@ def test_a_resume_that_drops_or_changes_the_decay_is_refused(capsys: pytest.Capt
 
     for resume_with, given in (([], "none"), (["--ema.decay=0.5"], "--ema.decay 0.5")):
         with pytest.raises(SystemExit) as exit_info:
-            cli("fit", *RUN[:-1], *resume_with, "--trainer.max_epochs=2", "--ckpt_path=last")
+            cli("fit", *WITHOUT_AVERAGE, *resume_with, "--trainer.max_epochs=2", "--ckpt_path=last")
 
         assert exit_info.value.code == 2
         error = f"error: this checkpoint was trained with --ema.decay 0.8 and this command gives {given}"
