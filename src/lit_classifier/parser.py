@@ -124,7 +124,9 @@ DESCRIPTION = """Train and use image classifiers with PyTorch Lightning.
 `--data.help CLASS` list a network's, module's or data module's own. Related commands:
 lit-classifier-lr-find (the options of fit: a learning-rate range test), lit-classifier-plot RUN_DIR
 (draw a run's pictures again), python -m lit_classifier.export CHECKPOINT model.onnx|model.pt2,
-lit-classifier serve --ckpt_path CKPT (answer HTTP requests with a checkpoint's predictions)."""
+lit-classifier serve --ckpt_path CKPT (answer HTTP requests with a checkpoint's predictions),
+lit-classifier-sweep --config SWEEP.yaml (search options of fit with Optuna), lit-classifier-optimize
+(write a data module's splits as streaming chunks)."""
 CKPT_PATH_HELP = (
     "A checkpoint to start from: a file, or `last` (the newest last.ckpt or interrupted.ckpt of the "
     "runs in this folder; fit resumes it). Its network and data module are used unless this command "
