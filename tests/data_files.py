@@ -56,14 +56,31 @@ def _cifar_rows(labels: np.ndarray) -> np.ndarray:
 
 def write_cifar10(data_dir: Path, per_batch: int = 10, test: int = 20) -> Path:
     """``cifar-10-batches-py``: five training batches, a test batch and ``batches.meta``."""
-    folder = data_dir / "cifar-10-batches-py"
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    for i in range(1, 6):
-        labels = (np.arange(per_batch) + i) % 10
-        _write_pickle(folder / f"data_batch_{i}", {"data": _cifar_rows(labels), "labels": labels.tolist()})
+    batches = [
+        (_cifar_rows(labels), labels) for labels in ((np.arange(per_batch) + i) % 10 for i in range(1, 6))
+    ]
     labels = np.arange(test) % 10
-    _write_pickle(folder / "test_batch", {"data": _cifar_rows(labels), "labels": labels.tolist()})
-    _write_pickle(folder / "batches.meta", {"label_names": names, "num_cases_per_batch": per_batch})
+    return write_cifar10_batches(data_dir, batches, (_cifar_rows(labels), labels))
+
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def write_cifar10_batches(
+    data_dir: Path,
+    train: list[tuple[np.ndarray, np.ndarray]],
+    test: tuple[np.ndarray, np.ndarray],
+    names: tuple[str, ...] = CIFAR10_CLASSES,
+) -> Path:
+    """``cifar-10-batches-py`` holding the given (rows, labels) pairs: five training batches, the test
+    batch and ``batches.meta``. Rows are (N, 3072) uint8, as ``_cifar_rows`` lays them out."""
+    folder = data_dir / "cifar-10-batches-py"
+    for i, (rows, labels) in enumerate(train, start=1):
+        _write_pickle(folder / f"data_batch_{i}", {"data": rows, "labels": labels.tolist()})
+    _write_pickle(folder / "test_batch", {"data": test[0], "labels": test[1].tolist()})
+    _write_pickle(
+        folder / "batches.meta", {"label_names": list(names), "num_cases_per_batch": len(train[0][1])}
+    )
     return folder
 
 
