@@ -11,18 +11,18 @@ import yaml
 from helpers import cli
 
 OWN_DEFAULTS = {
-    "lit_classifier.MNISTDataModule": {"batch_size": 128, "val_fraction": 0.1},
-    "lit_classifier.FashionMNISTDataModule": {"batch_size": 128, "val_fraction": 0.1},
+    "lit_classifier.MNISTDataModule": {"batch_size": 64, "val_fraction": 0.1, "flip": False},
+    "lit_classifier.FashionMNISTDataModule": {"batch_size": 64, "val_fraction": 0.1, "flip": False},
     "lit_classifier.CIFAR10DataModule": {
-        "batch_size": 128,
+        "batch_size": 64,
         "val_fraction": 0.1,
-        "crop_padding": 4,
+        "crop_padding": 0,
         "flip": True,
     },
     "lit_classifier.CIFAR100DataModule": {
-        "batch_size": 128,
+        "batch_size": 64,
         "val_fraction": 0.1,
-        "crop_padding": 4,
+        "crop_padding": 0,
         "flip": True,
     },
     "lit_classifier.ImageFolderDataModule": {"batch_size": 32, "val_fraction": 0.2},

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from data_files import write_cifar10, write_mnist
+from helpers import cli
 from lit_classifier import CIFAR10DataModule, MNISTDataModule
 from lit_classifier.data.augment import random_crop, random_flip
 
@@ -41,7 +43,7 @@ def test_crop_is_a_window_of_the_zero_padded_image() -> None:
 
 def test_the_dataloader_path_augments_training_batches_and_leaves_evaluation_alone(tmp_path: Path) -> None:
     write_cifar10(tmp_path)
-    data = CIFAR10DataModule(data_dir=str(tmp_path), batch_size=40, num_workers=0)
+    data = CIFAR10DataModule(data_dir=str(tmp_path), batch_size=40, num_workers=0, crop_padding=4)
     data.setup("fit")
     train, val = data.train_dataloader(), data.val_dataloader()
 
@@ -63,3 +65,21 @@ def test_without_augmentation_training_batches_repeat_for_the_same_epoch(tmp_pat
     first, again = (next(iter(data.train_dataloader())) for _ in range(2))
 
     assert torch.equal(first[0], again[0])
+
+
+@pytest.mark.parametrize(
+    ("data", "flips"),
+    [("MNISTDataModule", False), ("FashionMNISTDataModule", False), ("CIFAR10DataModule", True),
+     ("CIFAR100DataModule", True), ("DigitsDataModule", False)],
+)  # fmt: skip
+def test_flip_is_on_by_default_only_where_every_class_survives_a_mirror_and_the_help_says_so(
+    data: str, flips: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli("fit", f"--data.help={data}")
+
+    text = " ".join(capsys.readouterr().out.split())
+    flip = text.split("--data.flip {true,false} ")[1].split(" --data.")[0]
+    assert flip.endswith(f"(type: bool, default: {flips})")
+    assert ("every class survives a mirror" in flip) == flips  # the CIFARs: a mirrored ship is a ship
+    assert flips or "never for digits or text" in flip

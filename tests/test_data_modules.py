@@ -39,10 +39,10 @@ MODULES = [
 # What each signature says where the modules differ: batch_size, val_fraction, crop_padding, flip.
 DEFAULTS = {
     DigitsDataModule: (64, 0.15, 0, False),
-    MNISTDataModule: (128, 0.1, 0, False),
-    FashionMNISTDataModule: (128, 0.1, 0, False),
-    CIFAR10DataModule: (128, 0.1, 4, True),
-    CIFAR100DataModule: (128, 0.1, 4, True),
+    MNISTDataModule: (64, 0.1, 0, False),
+    FashionMNISTDataModule: (64, 0.1, 0, False),
+    CIFAR10DataModule: (64, 0.1, 0, True),
+    CIFAR100DataModule: (64, 0.1, 0, True),
     ImageFolderDataModule: (32, 0.2, 0, False),
 }
 SHARED = {"num_workers": None, "seed": 0, "gpu_resident": False, "predict_root": None, "strict": False}

@@ -46,7 +46,7 @@ def test_speed_options_apply_once_to_the_built_network() -> None:
 
     trainer.fit(module, datamodule=SyntheticDataModule(train_size=64, val_size=16, batch_size=16))
 
-    convolution = module.model.features[1][0].weight  # a materialised lazy layer, too
+    convolution = module.model.features[2][0].weight  # the second block's, a materialised lazy layer
     assert convolution.is_contiguous(memory_format=torch.channels_last)
 
 

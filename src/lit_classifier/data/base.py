@@ -49,7 +49,8 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             that fit in device memory; works on the CPU too.
         crop_padding: training augmentation: pad by this many pixels and crop back at a random
             offset (0: off).
-        flip: training augmentation: mirror left-right with probability 1/2.
+        flip: training augmentation: mirror left-right with probability 1/2. Only for images
+            whose class survives a mirror (a ship, a shoe), never for digits or text.
         predict_root: an image file, or a folder searched at any depth for image files, that
             ``predict`` classifies instead of the test split (see ``lit_classifier.data.predict``).
         strict: an unreadable image (under ``predict_root``, or in an image folder) is an error

@@ -32,12 +32,16 @@ def final_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear] | None:
     For the usual classifiers (torchvision's ``fc``, ``classifier[-1]``, ``heads.head``, timm's
     ``head``) the last registered linear layer is the one that produces the logits.
     """
-    found = None
-    for parent in model.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, nn.Linear):
-                found = (parent, name, child)
-    return found
+    # named_modules() walks depth first in registration order: a hidden linear layer nested in an
+    # earlier block comes before a head registered after that block.
+    linear = [name for name, module in model.named_modules() if name and isinstance(module, nn.Linear)]
+    if not linear:
+        return None
+    parent_name, _, name = linear[-1].rpartition(".")
+    parent = model.get_submodule(parent_name)
+    child = parent.get_submodule(name)
+    assert isinstance(child, nn.Linear)
+    return parent, name, child
 
 
 def resize_head(model: nn.Module, num_classes: int) -> None:
