@@ -19,8 +19,8 @@ import time
 import lightning as L
 
 from lit_classifier import ClassifierModule, DigitsDataModule
+from lit_classifier.command.process_group import released_process_group
 from lit_classifier.models import SmallCNN
-from lit_classifier.process_group import released_process_group
 
 
 class EpochTimer(L.Callback):

@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision import datasets
 
 import classic_loop
-from lit_classifier.cli import run
+from lit_classifier.command.cli import run
 from lit_classifier.data.standard import CIFAR10, FASHION_MNIST, MNIST, StandardSet
 from lit_classifier.models import TutorialCNN
 

@@ -195,7 +195,7 @@ def main() -> None:
 
 def train(folder: Path) -> str:
     """A digits checkpoint of one epoch of the default run: what is served does not matter here."""
-    from lit_classifier.cli import run
+    from lit_classifier.command.cli import run
 
     with chdir(folder):
         cli = run(

@@ -49,8 +49,8 @@ from torch import Tensor, nn
 
 import classic_loop
 from lit_classifier import DigitsDataModule, train_model
+from lit_classifier.command.quiet import quiet_lightning
 from lit_classifier.models import SmallCNN
-from lit_classifier.quiet import quiet_lightning
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # What each process imports before its first line: the hand loop's script, and Lightning alone.

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from lit_classifier.cli import ClassifierCLI, run
+from lit_classifier.command.cli import ClassifierCLI, run
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

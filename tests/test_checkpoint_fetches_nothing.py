@@ -21,8 +21,8 @@ import torch
 from chunk_files import converted_photos
 from helpers import FAST, cli, run_dir
 from lit_classifier import ClassifierModule
-from lit_classifier.restore import network_spec
-from lit_classifier.trust import build
+from lit_classifier.checkpoints.record import network_spec
+from lit_classifier.checkpoints.trust import build
 
 TINY_TIMM = ["--model.model=lit_classifier.models.TimmModel", "--model.model.name=test_resnet.r160_in1k"]
 

@@ -16,15 +16,16 @@ import torch
 from torch import nn
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import export, plot_command, train_model
-from lit_classifier.checkpoint_io import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
+from lit_classifier import export, train_model
+from lit_classifier.checkpoints.io import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
+from lit_classifier.command import plot as plot_command
 
 # A `fit` whose second checkpoint write stops half-way and hangs, as if the machine died there.
 # The hook lives here, in the test, not in the package.
 HANGING_SECOND_LAST_SAVE = textwrap.dedent(
     """
     import io, sys, time, torch
-    from lit_classifier.cli import main
+    from lit_classifier.command.cli import main
 
     real_save, saves = torch.save, []
 

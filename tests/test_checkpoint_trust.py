@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from helpers import FAST, cli
-from lit_classifier import ClassifierModule, export, plot_command
+from lit_classifier import ClassifierModule, export
+from lit_classifier.checkpoints.trust import UntrustedSpecError
+from lit_classifier.command import plot as plot_command
 from lit_classifier.models import SmallCNN
-from lit_classifier.trust import UntrustedSpecError
 
 WRITES_A_FILE = {"class_path": "torch.save", "init_args": {"obj": 1, "f": "marker"}}
 

@@ -14,7 +14,8 @@ from jsonargparse import ArgumentParser
 import lit_classifier
 from data_files import write_image_folder
 from helpers import run_dir
-from lit_classifier.cli import run
+from lit_classifier.checkpoints.trust import build
+from lit_classifier.command.cli import run
 from lit_classifier.data import (
     CIFAR10DataModule,
     CIFAR100DataModule,
@@ -25,7 +26,6 @@ from lit_classifier.data import (
     MNISTDataModule,
     SyntheticDataModule,
 )
-from lit_classifier.trust import build
 
 MODULES = [
     DigitsDataModule,

@@ -34,9 +34,9 @@ from helpers import (
     torchrun_node,
 )
 from lit_classifier import train_model
+from lit_classifier.command.process_group import released_process_group
 from lit_classifier.data.sampling import distributed_sampler
 from lit_classifier.models import SmallCNN
-from lit_classifier.process_group import released_process_group
 
 # 271 validation and 359 test images: shards of 136 + 135 and 180 + 179; with batches of 45 the two
 # processes run 4 and 3 validation batches (a process that waited on the other's batch would hang).

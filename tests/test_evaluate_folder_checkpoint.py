@@ -11,7 +11,7 @@ import pytest
 from data_files import write_image_folder
 from helpers import FAST, cli, run_dir
 from lit_classifier import DigitsDataModule, ImageFolderDataModule
-from lit_classifier.from_checkpoint import names_data_module
+from lit_classifier.command.resume import names_data_module
 
 # Ten classes named like the digits' and images of their size, so that the network fits both sets.
 DIGIT_NAMES = tuple(str(digit) for digit in range(10))

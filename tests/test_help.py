@@ -10,7 +10,7 @@ import pytest
 
 from helpers import cli
 from lit_classifier.callbacks import DEFAULT_CALLBACKS
-from lit_classifier.help import SUBCOMMANDS
+from lit_classifier.command.help import SUBCOMMANDS
 from lit_classifier.module import ClassifierModule
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from helpers import assert_same_tensors, cli, read_metrics
-from lit_classifier.cli import ClassifierCLI
+from lit_classifier.command.cli import ClassifierCLI
 
 # 4 epochs of 6 steps; validation of 2 batches after each.
 RUN = ["--trainer.limit_train_batches=6", "--trainer.limit_val_batches=2", "--trainer.max_epochs=4"]

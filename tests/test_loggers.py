@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import plot_command, plots
+from lit_classifier import plots
+from lit_classifier.command import plot as plot_command
 
 REPO = Path(__file__).resolve().parents[1]
 TENSORBOARD = [

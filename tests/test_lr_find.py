@@ -13,8 +13,9 @@ from PIL import Image
 from torch import Tensor, nn
 
 from helpers import cli
-from lit_classifier import ClassifierModule, lr_find
+from lit_classifier import ClassifierModule
 from lit_classifier.callbacks.lr_range import LIGHTNING_BETA
+from lit_classifier.command import lr_find
 from lit_classifier.module import Batch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,4 +81,4 @@ def test_lr_find_refuses_fast_dev_run_with_a_reason(capsys: pytest.CaptureFixtur
 def test_lit_classifier_lr_find_is_an_installed_command() -> None:
     scripts = {script.name: script.value for script in entry_points(group="console_scripts")}
 
-    assert scripts["lit-classifier-lr-find"] == "lit_classifier.lr_find:main"
+    assert scripts["lit-classifier-lr-find"] == "lit_classifier.command.lr_find:main"

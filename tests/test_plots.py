@@ -14,8 +14,9 @@ from PIL import Image, ImageStat
 from torch import nn
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import plot_command, plots, train_model
+from lit_classifier import plots, train_model
 from lit_classifier.callbacks.reports import write_class_report
+from lit_classifier.command import plot as plot_command
 from lit_classifier.models import SmallCNN
 
 PNGS = (plots.CURVES_PNG, plots.CONFUSION_PNG, plots.MISCLASSIFIED_PNG)
@@ -138,7 +139,7 @@ def test_misclassified_grid_shows_colour_images_in_colour() -> None:
 def test_lit_classifier_plot_is_an_installed_command() -> None:
     scripts = {script.name: script.value for script in entry_points(group="console_scripts")}
 
-    assert scripts["lit-classifier-plot"] == "lit_classifier.plot_command:main"
+    assert scripts["lit-classifier-plot"] == "lit_classifier.command.plot:main"
 
 
 def test_train_model_runs_get_the_pictures_too() -> None:

@@ -42,7 +42,7 @@ def test_the_learning_rate_finder_prints_its_suggestion_only() -> None:
         [
             sys.executable,
             "-c",
-            "from lit_classifier.lr_find import main; main()",
+            "from lit_classifier.command.lr_find import main; main()",
             "--lr_find.num_training=20",
         ],
         capture_output=True,

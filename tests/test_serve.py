@@ -20,7 +20,7 @@ from PIL import Image
 
 from data_files import write_blank_png
 from lit_classifier import ClassifierModule, predict_images
-from lit_classifier.cli import main
+from lit_classifier.command.cli import main
 from lit_classifier.serving import ClassifierAPI
 from lit_classifier.serving.api import Refusal
 from server_process import digit_png, served

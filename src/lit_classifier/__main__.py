@@ -1,5 +1,5 @@
 """``python -m lit_classifier`` is the ``lit-classifier`` command."""
 
-from lit_classifier.cli import main
+from lit_classifier.command.cli import main
 
 main()

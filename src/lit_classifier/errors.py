@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class InputError(Exception):
@@ -67,3 +68,9 @@ def own_error(error: BaseException) -> BaseException | None:
 def _exit(message: str, code: int, error: BaseException) -> None:
     print(message, file=sys.stderr)
     raise SystemExit(code) from error
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)``, cut to a length that fits in an error line."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."

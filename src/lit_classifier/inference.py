@@ -8,7 +8,7 @@
 
 Each image is prepared as the data module the module was trained with prepares its evaluation
 images (size, channels, mean and std): the checkpoint records that data module, which is rebuilt
-from the record (``lit_classifier.trust`` checks it first); its training files need not be there.
+from the record (``lit_classifier.checkpoints.trust`` checks it first); its training files need not be there.
 The command line does the same with ``lit-classifier predict --ckpt_path CKPT --data.predict_root DIR``.
 """
 
@@ -22,11 +22,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from lit_classifier.checkpoints.record import data_spec
+from lit_classifier.checkpoints.trust import build
 from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.errors import InputError
 from lit_classifier.module import ClassifierModule
-from lit_classifier.restore import data_spec
-from lit_classifier.trust import build
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def predict_images(
 
 def image_transform(module: ClassifierModule, trusted_modules: Sequence[str] = ()) -> ImageTransform:
     """What turns a new image into the module's input: the evaluation transform of the data module
-    recorded in the module (rebuilt only if ``lit_classifier.trust`` allows it)."""
+    recorded in the module (rebuilt only if ``lit_classifier.checkpoints.trust`` allows it)."""
     spec = data_spec(module.hparams, "the module's record", trusted_modules)
     if spec is None:
         raise InputError(

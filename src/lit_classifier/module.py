@@ -18,10 +18,15 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from typing_extensions import Self
 
+from lit_classifier.checkpoints.record import (
+    check_checkpoint_fits,
+    describe_data,
+    describe_objects,
+    load_module,
+)
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.models.heads import check_data_fits, check_logits, fit_network, known_classes
 from lit_classifier.optim import RecipeSGD, needs_total_steps, scheduler_config
-from lit_classifier.restore import check_checkpoint_fits, describe_data, describe_objects, load_module
 
 Batch = Sequence[Tensor]
 
@@ -69,7 +74,7 @@ class ClassifierModule(L.LightningModule):
         # Built once on a placeholder, so that a bad value (lr -1) fails now, not when training starts.
         optimizer([nn.Parameter(torch.zeros(1))])
         # The checkpoint's record is plain data: objects are described, never pickled, and a loader
-        # builds from the description only what is on its allowlist (lit_classifier.trust).
+        # builds from the description only what is on its allowlist (lit_classifier.checkpoints.trust).
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
         self.hparams.update(describe_objects(model, optimizer, scheduler))
         self.model = model
@@ -170,9 +175,9 @@ class ClassifierModule(L.LightningModule):
         weights_only: bool | None = None,
         **kwargs: Any,
     ) -> Self:
-        """The module of a checkpoint, building only what ``lit_classifier.trust`` allows: ``model=``
-        gives the network (yours, unless ``trusted_modules=[...]``); no optimizer or scheduler is
-        built from the file. See ``lit_classifier.restore.load_module``."""
+        """The module of a checkpoint, building only what ``lit_classifier.checkpoints.trust``
+        allows: ``model=`` gives the network (yours, unless ``trusted_modules=[...]``); no optimizer
+        or scheduler is built from the file. See ``lit_classifier.checkpoints.record.load_module``."""
         if hparams_file is not None:
             raise ValueError("hparams_file is not used: the checkpoint holds its own plain-data record")
         return load_module(cls, Path(checkpoint_path), map_location, strict, weights_only, **kwargs)

@@ -12,7 +12,6 @@ every optimizer step rather than every epoch.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from functools import partial
@@ -21,8 +20,7 @@ from typing import Any, Literal
 from torch.optim import SGD, Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
-from lit_classifier.signatures import init_parameters
-from lit_classifier.trust import class_path_of, is_plain
+from lit_classifier.specs import factory_target, init_parameters
 
 Interval = Literal["epoch", "step"]
 
@@ -118,30 +116,9 @@ def scheduler_config(
     return {"scheduler": scheduler, "interval": interval or ("step" if sized_in_steps else "epoch")}
 
 
-def _target(factory: SchedulerFactory) -> Callable[..., Any]:
-    """The class behind a factory: a class itself, ``partial(cls, ...)``, or jsonargparse's partial."""
-    target: Callable[..., Any] = factory
-    while isinstance(target, partial):
-        classes = [arg for arg in target.args if inspect.isclass(arg)]
-        target = classes[0] if not inspect.isclass(target.func) and classes else target.func
-    return target
-
-
-def callable_spec(factory: Callable[..., Any] | None) -> dict[str, Any] | None:
-    """How ``factory`` builds its object, as plain data: ``{"class_path", "init_args"}``.
-
-    For the record in a checkpoint and ``config.yaml`` only: nothing is ever built from it.
-    ``init_args`` is ``None`` when the arguments are not plain data.
-    """
-    if factory is None:
-        return None
-    given = factory.keywords if isinstance(factory, partial) else {}
-    return {"class_path": class_path_of(_target(factory)), "init_args": given if is_plain(given) else None}
-
-
 def _parameters(factory: SchedulerFactory) -> set[str]:
     try:
-        return set(init_parameters(_target(factory)))
+        return set(init_parameters(factory_target(factory)))
     except (TypeError, ValueError):  # a builtin or an object without a signature
         return set()
 

@@ -1,7 +1,7 @@
 """Pictures of a run: learning curves, confusion matrix, the most confidently wrong images.
 
 Every ``lit-classifier fit`` writes them into its run folder (``callbacks/plots.py``); for a finished
-run folder ``lit-classifier-plot runs/lightning_logs/version_0`` draws them again (``plot_command.py``).
+run folder ``lit-classifier-plot runs/lightning_logs/version_0`` draws them again (``command/plot.py``).
 
 Figures are built with matplotlib's object API (``Figure``, no ``pyplot``), so nothing needs a display
 and a notebook's own matplotlib backend is left alone.
@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
 
+from lit_classifier.checkpoints.runs import METRICS
 from lit_classifier.outputs import written_whole
-from lit_classifier.runs import METRICS
 
 #: File names written into the run folder.
 CURVES_PNG = "learning_curves.png"

@@ -13,13 +13,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from lit_classifier.callbacks import ClassReports, EpochSummary, NonFiniteGuard, RunPlots
-from lit_classifier.checkpoint_io import AtomicCheckpointIO
+from lit_classifier.checkpoints.io import AtomicCheckpointIO
+from lit_classifier.checkpoints.runs import reserve_version
+from lit_classifier.command.process_group import released_process_group
+from lit_classifier.command.quiet import quiet_lightning
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.module import ClassifierModule
 from lit_classifier.optim import RecipeSGD
-from lit_classifier.process_group import released_process_group
-from lit_classifier.quiet import quiet_lightning
-from lit_classifier.runs import reserve_version
 
 
 @dataclass

@@ -22,9 +22,9 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lit_classifier.checkpoint_io import is_local
+from lit_classifier.checkpoints.io import is_local
+from lit_classifier.checkpoints.runs import INTERRUPTED, checkpoint_folder
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.runs import INTERRUPTED, checkpoint_folder
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

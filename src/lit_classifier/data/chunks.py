@@ -34,7 +34,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lit_classifier.checkpoint_io import is_local
+from lit_classifier.checkpoints.io import is_local
 from lit_classifier.errors import InputError
 from lit_classifier.outputs import replaced_folder
 

@@ -14,7 +14,8 @@ feature (a column of other values is class-encoded first, its values sorted).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,6 @@ from lit_classifier.data.labels import check_labels
 from lit_classifier.data.options import DataOptionError, check_fraction
 from lit_classifier.data.splits import random_split_indices
 from lit_classifier.errors import InputError
-from lit_classifier.quiet import datasets_progress_off
 
 TABLE_FORMATS = {".parquet": "parquet", ".arrow": "arrow"}
 
@@ -70,6 +70,22 @@ class EncodedRows(Dataset):
         image = row[self.image_column]
         data = image["bytes"] if image["bytes"] is not None else Path(image["path"]).read_bytes()
         return data, int(row[self.label_column])
+
+
+@contextmanager
+def datasets_progress_off() -> Iterator[None]:
+    """``datasets``' progress bars ("Generating train split", "Casting to class labels") off inside
+    the block, as before after it: reading a set is no part of a run's output. Also a decorator."""
+    import datasets
+
+    was_on = not datasets.are_progress_bars_disabled()
+    if was_on:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_on:
+            datasets.enable_progress_bars()
 
 
 class HuggingFaceDataModule(EncodedImagesDataModule):

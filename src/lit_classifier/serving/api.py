@@ -23,8 +23,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from torch import Tensor
 
-from lit_classifier.checkpoint_io import short_repr
 from lit_classifier.data.images import ImageFolderError, read_image
+from lit_classifier.errors import short_repr
 from lit_classifier.inference import image_transform, ranked
 from lit_classifier.module import ClassifierModule
 

@@ -4,7 +4,7 @@
     lit-classifier serve --ckpt_path model.ckpt --host 0.0.0.0 --max_batch_size 32 --devices 2
 
 The checkpoint is read as every command reads one: plain data (``--weights_only``), its network and
-data module rebuilt only if ``lit_classifier.trust`` allows them (``--trusted_modules``). A bad
+data module rebuilt only if ``lit_classifier.checkpoints.trust`` allows them (``--trusted_modules``). A bad
 option or checkpoint stops the command before the server starts: one ``error:`` line, exit code 2.
 Ctrl+C or SIGTERM stops the server and its worker processes.
 """
@@ -21,12 +21,12 @@ from typing import Any, Literal
 import litserve as ls
 from jsonargparse import auto_cli
 
-from lit_classifier.checkpoint_io import CheckpointError
+from lit_classifier.checkpoints.io import CheckpointError
+from lit_classifier.checkpoints.runs import check_ckpt_path
+from lit_classifier.command.parser import ClassifierParser
+from lit_classifier.command.resume import resolve_last
 from lit_classifier.errors import InputError, command_errors
-from lit_classifier.from_checkpoint import resolve_last
 from lit_classifier.module import ClassifierModule
-from lit_classifier.parser import ClassifierParser
-from lit_classifier.runs import check_ckpt_path
 from lit_classifier.serving.api import FIELD, ClassifierAPI
 from lit_classifier.serving.limits import RequestLimits
 

@@ -17,8 +17,8 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
+from lit_classifier.checkpoints.runs import CONFIG, run_checkpoint
 from lit_classifier.errors import InputError, command_errors
-from lit_classifier.runs import CONFIG, run_checkpoint
 from lit_classifier.sweep.config import SweepConfig, load_config
 from lit_classifier.sweep.plot import write_study_plot
 from lit_classifier.sweep.study import DIVERGED, RUN_DIR, counted, open_study, retried_from

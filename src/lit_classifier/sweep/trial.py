@@ -24,7 +24,7 @@ import lightning as L
 import optuna
 from lightning.pytorch.callbacks import Callback
 
-from lit_classifier.cli import run
+from lit_classifier.command.cli import run
 from lit_classifier.sweep.config import SweepConfig
 from lit_classifier.sweep.study import DIVERGED, RUN_DIR, mark_worker
 

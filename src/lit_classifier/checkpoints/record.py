@@ -4,7 +4,7 @@ A checkpoint written by ``ClassifierModule`` keeps a plain-data record in ``hype
 class count, class names and image shape, and descriptions (``class_path`` + ``init_args``) of the
 network, the optimizer, the scheduler and the data module. Loading it:
 
-- the network is rebuilt from its description only when ``lit_classifier.trust`` allows it (or it
+- the network is rebuilt from its description only when ``lit_classifier.checkpoints.trust`` allows it (or it
   is given: ``model=`` in Python, ``--model.model`` on the command line);
 - the data module likewise (for ``predict`` on new images, ``lit-classifier-plot``);
 - the optimizer and scheduler descriptions are a record only: nothing ever builds them.
@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 import lightning as L
 from torch import Tensor, nn
 
-from lit_classifier.checkpoint_io import CheckpointError, load_checkpoint_file, short_repr
+from lit_classifier.checkpoints.io import CheckpointError, load_checkpoint_file
+from lit_classifier.checkpoints.trust import build, trusted_data, trusted_network
+from lit_classifier.errors import short_repr
 from lit_classifier.models.heads import ClassCountError, check_input_shape
-from lit_classifier.optim import callable_spec
-from lit_classifier.signatures import init_parameters
-from lit_classifier.trust import build, class_path_of, is_plain, trusted_data, trusted_network
+from lit_classifier.specs import callable_spec, class_path_of, init_parameters, is_plain
 
 ModuleT = TypeVar("ModuleT", bound=L.LightningModule)
 

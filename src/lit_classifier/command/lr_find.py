@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from lit_classifier.cli import run
+from lit_classifier.command.cli import run
 
 
 def main(args: list[str] | None = None) -> None:

@@ -100,7 +100,7 @@ def class_sections(
     parser_class: type[ArgumentParser], key: str, class_path: str, skip: Sequence[str], heading: str
 ) -> list[str]:
     """The help sections of ``class_path``'s options under ``key``, the first headed ``heading``."""
-    from lit_classifier.trust import resolve  # imported when help is shown: it imports torch
+    from lit_classifier.specs import resolve  # imported when help is shown: it imports torch
 
     parser = parser_class(formatter_class=HelpFormatter)
     parser.add_class_arguments(resolve(class_path), key, skip=set(skip), fail_untyped=False, sub_configs=True)

@@ -45,19 +45,3 @@ def quiet_lightning() -> Iterator[None]:
         finally:
             for logger, level in zip(loggers, levels, strict=True):
                 logger.setLevel(level)
-
-
-@contextmanager
-def datasets_progress_off() -> Iterator[None]:
-    """``datasets``' progress bars ("Generating train split", "Casting to class labels") off inside
-    the block, as before after it: reading a set is no part of a run's output. Also a decorator."""
-    import datasets
-
-    was_on = not datasets.are_progress_bars_disabled()
-    if was_on:
-        datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_on:
-            datasets.enable_progress_bars()

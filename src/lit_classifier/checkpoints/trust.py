@@ -21,12 +21,11 @@ here before anything is imported or called:
   or a hub name is refused unless the command gives that option itself.
 
 The prefix is checked before anything is imported: importing a module runs its top-level code.
-Optimizers and schedulers are never built from a file at all (``lit_classifier.restore``).
+Optimizers and schedulers are never built from a file at all (``lit_classifier.checkpoints.record``).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -37,13 +36,13 @@ from fsspec.utils import get_protocol
 from torch import nn
 
 from lit_classifier.errors import InputError
+from lit_classifier.specs import Spec, is_plain, resolve
 
 #: Where the networks that any checkpoint may name live (``nn.Module`` subclasses only).
 NETWORK_PACKAGES = ("lit_classifier.models", "timm")
 #: Where the data modules that any checkpoint may name live.
 DATA_PACKAGES = ("lit_classifier",)
 
-Spec = dict[str, Any]
 
 #: Arguments that lift a safety check, such as reading chunks stored with pickle: a file never sets
 #: them, whatever it records (the run that wrote it may have been given them by its user).
@@ -58,17 +57,6 @@ DATA_LOCATIONS = ("input_dir", "data_dir", "root", "path", "predict_root")
 
 class UntrustedSpecError(InputError, ValueError):
     """A file names something to build that is not on the allowlist, or arguments that are not plain data."""
-
-
-def is_plain(value: Any) -> bool:
-    """Whether ``value`` is plain data with no ``class_path`` anywhere inside."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return True
-    if isinstance(value, list | tuple):
-        return all(is_plain(item) for item in value)
-    if isinstance(value, dict):
-        return all(isinstance(key, str) and key != "class_path" and is_plain(v) for key, v in value.items())
-    return False
 
 
 def checked_spec(spec: Any, what: str, source: str) -> Spec:
@@ -176,31 +164,8 @@ def build(spec: Spec) -> Any:
     return resolve(spec["class_path"])(**spec["init_args"])
 
 
-def class_path_of(obj: Any) -> str:
-    """``package.module.Name`` of an object's class (of the object itself if it is a class)."""
-    cls = obj if inspect.isclass(obj) else type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def _within(path: str, packages: Sequence[str]) -> bool:
     return any(path == package or path.startswith(f"{package}.") for package in packages)
-
-
-def resolve(class_path: str) -> Any:
-    """Import the longest importable module prefix of ``class_path`` and walk the rest as attributes."""
-    parts = class_path.split(".")
-    for split in range(len(parts) - 1, 0, -1):
-        try:
-            target: Any = importlib.import_module(".".join(parts[:split]))
-        except ImportError:
-            continue
-        try:
-            for name in parts[split:]:
-                target = getattr(target, name)
-        except AttributeError:
-            break
-        return target
-    raise ImportError(f"cannot import {class_path}")
 
 
 def _resolve_named(class_path: str, what: str, source: str) -> Any:

@@ -5,7 +5,7 @@ whatever classes they name, before any check. Here the command line withholds ``
 (``withhold``) and applies the checkpoint itself (``apply``):
 
 - the network of the checkpoint is used unless the command names one (``--model.model``), and only
-  if ``lit_classifier.trust`` allows it;
+  if ``lit_classifier.checkpoints.trust`` allows it;
 - likewise its data module, with the command's own ``--data.*`` options on top, so that
   ``predict --ckpt_path X --data.predict_root photos/`` needs nothing else; a data module that the
   command names (``--data CLASS``, or a config file naming one) wins, the default class too;
@@ -30,13 +30,13 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.callbacks.nonfinite import NonFiniteLossError
-from lit_classifier.checkpoint_io import CheckpointError, is_local, load_checkpoint_file
+from lit_classifier.checkpoints.io import CheckpointError, is_local, load_checkpoint_file
+from lit_classifier.checkpoints.record import WeightsMismatch, data_spec, network_spec, record
+from lit_classifier.checkpoints.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
+from lit_classifier.checkpoints.trust import checked_spec, local_data
+from lit_classifier.command.parser import Defaults
 from lit_classifier.models.heads import ClassCountError, InputShapeError
-from lit_classifier.parser import Defaults, minimal_spec
-from lit_classifier.restore import WeightsMismatch, data_spec, network_spec, record
-from lit_classifier.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
-from lit_classifier.signatures import init_defaults
-from lit_classifier.trust import checked_spec, class_path_of, local_data, resolve
+from lit_classifier.specs import class_path_of, init_defaults, minimal_spec, resolve
 
 
 def withhold(config: Namespace) -> str | None:
@@ -59,7 +59,7 @@ def apply(
     """Resolve ``last``, read the checkpoint's record and put its network and data into ``config``.
 
     ``config`` is the subcommand's part of the configuration. An option counts as given when it
-    differs from its class's default (``parser.minimal_spec``); ``defaults`` are the command's
+    differs from its class's default (``specs.minimal_spec``); ``defaults`` are the command's
     default network and data module class paths. ``data_named``: the command chose its data module
     class (``names_data_module``), which then wins even when it is the default one.
     """

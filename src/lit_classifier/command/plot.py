@@ -3,8 +3,8 @@
 Curves come from ``metrics.csv`` (or TensorBoard's event files), the confusion matrix from
 ``val_confusion_matrix.csv`` (the last validation's); the misclassified images are predicted again
 by the run's checkpoint on the validation data of the data module the checkpoint describes. Both are
-read as untrusted data: the network and the data module are rebuilt only when ``lit_classifier.trust``
-allows them.
+read as untrusted data: the network and the data module are rebuilt only when
+``lit_classifier.checkpoints.trust`` allows them.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 
 from jsonargparse import auto_cli
 
+from lit_classifier.checkpoints.record import data_spec
+from lit_classifier.checkpoints.runs import RunFolderError, run_checkpoint
+from lit_classifier.checkpoints.trust import build
 from lit_classifier.errors import command_errors
 from lit_classifier.module import ClassifierModule
 from lit_classifier.plots import denormalizer, read_confusion, run_history, surest_mistakes, write_plots
-from lit_classifier.restore import data_spec
-from lit_classifier.runs import RunFolderError, run_checkpoint
-from lit_classifier.trust import build
 
 
 def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None = None) -> list[Path]:

@@ -21,8 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lit_classifier.signatures import init_parameters
-from lit_classifier.trust import resolve
+from lit_classifier.specs import init_parameters, resolve
 
 #: Where the classes a command line names usually live: a misspelt or bare name is looked up there.
 KNOWN_MODULES = (

@@ -19,7 +19,7 @@ from jsonargparse import Namespace
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.cli import SaveConfigCallback
 
-from lit_classifier.checkpoint_io import CheckpointError, is_local
+from lit_classifier.checkpoints.io import CheckpointError, is_local
 from lit_classifier.errors import InputError
 from lit_classifier.outputs import output_error, replaced_file
 

@@ -21,15 +21,16 @@ from jsonargparse import lazy_instance
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from lit_classifier import from_checkpoint, runs
-from lit_classifier.checkpoint_io import AtomicCheckpointIO
-from lit_classifier.config_checks import check_command, check_config_files
+from lit_classifier.checkpoints import runs
+from lit_classifier.checkpoints.io import AtomicCheckpointIO
+from lit_classifier.command import resume
+from lit_classifier.command.config_checks import check_command, check_config_files
+from lit_classifier.command.parser import DEFAULTS, DESCRIPTION, ClassifierParser, add_command_options
+from lit_classifier.command.process_group import released_process_group
+from lit_classifier.command.quiet import quiet_lightning
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.errors import InputError, command_errors
 from lit_classifier.module import ClassifierModule
-from lit_classifier.parser import DEFAULTS, DESCRIPTION, ClassifierParser, add_command_options
-from lit_classifier.process_group import released_process_group
-from lit_classifier.quiet import quiet_lightning
 
 TRAINER_DEFAULTS = {
     "max_epochs": 8,  # the classic recipe's epoch count
@@ -63,15 +64,15 @@ class ClassifierCLI(LightningCLI):
         if args is None or isinstance(args, list):
             check_config_files(sys.argv[1:] if args is None else [str(word) for word in args])
         super().parse_arguments(parser, args)
-        self.ckpt_path = from_checkpoint.withhold(self.config)
-        self.data_named = from_checkpoint.names_data_module(args)
+        self.ckpt_path = resume.withhold(self.config)
+        self.data_named = resume.names_data_module(args)
 
     def before_instantiate_classes(self) -> None:
         subcommand = str(self.subcommand)
         config = self.config[subcommand]
         if self.ckpt_path is not None:
             root = runs.logger_root(config)
-            from_checkpoint.apply(self.ckpt_path, config, subcommand, root, DEFAULTS, self.data_named)
+            resume.apply(self.ckpt_path, config, subcommand, root, DEFAULTS, self.data_named)
         check_command(config, subcommand, config.get("ckpt_path"))
         self.run_folder = runs.reserve_run_folder(config)
 
@@ -91,7 +92,7 @@ class ClassifierCLI(LightningCLI):
         with (
             released_process_group(),
             runs.discarded_on_failure(self.run_folder),
-            from_checkpoint.naming_errors(kwargs, self.trainer),
+            resume.naming_errors(kwargs, self.trainer),
         ):
             method(model, **kwargs)
         if runs.discard_if_unused(self.run_folder) and kwargs.get("ckpt_path"):
@@ -123,7 +124,8 @@ def run(args: ArgsType = None, callbacks: Sequence[Callback] = ()) -> Classifier
             trainer_defaults={**TRAINER_DEFAULTS, "callbacks": list(callbacks)},
             seed_everything_default=0,  # the same command gives the same run
             auto_configure_optimizers=False,  # ClassifierModule takes `optimizer` and `scheduler` itself
-            load_from_checkpoint_support=False,  # checkpoints hold a plain-data record (restore.py)
+            # Checkpoints hold a plain-data record (lit_classifier.checkpoints.record), read as data.
+            load_from_checkpoint_support=False,
             save_config_callback=runs.WholeConfig,
             args=args,
         )

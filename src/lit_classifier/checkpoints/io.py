@@ -29,7 +29,7 @@ from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from packaging.version import InvalidVersion, Version
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import InputError, short_repr
 from lit_classifier.outputs import OutputError, written_whole
 
 #: The entry with which Lightning records the version that wrote a checkpoint.
@@ -129,12 +129,6 @@ def check_lightning_version(checkpoint: dict[str, Any], path: Path) -> None:
             f"{path} {said} {LIGHTNING_VERSION}, which every checkpoint Lightning writes carries: it was "
             "not written by Lightning, or was edited"
         ) from None
-
-
-def short_repr(value: Any) -> str:
-    """``repr(value)``, cut to a length that fits in an error line."""
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 #: The first bytes of files people mistake for checkpoints, and what to call them.

@@ -12,7 +12,7 @@ Two jsonargparse behaviours surprise users of a command with defaults for its cl
   matching); a misspelt option is refused instead, in one line that says what was probably meant
   (``parse_errors``), not under the command's whole usage.
 
-Its help is shaped in ``lit_classifier.help``.
+Its help is shaped in ``lit_classifier.command.help``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from typing import Any, NamedTuple, NoReturn
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
-from lit_classifier import help
-from lit_classifier.parse_errors import one_line
-from lit_classifier.signatures import init_defaults
-from lit_classifier.trust import resolve
+from lit_classifier.command import help
+from lit_classifier.command.parse_errors import one_line
+from lit_classifier.specs import is_class_spec, minimal_spec
 
 
 class ClassifierParser(LightningArgumentParser):
@@ -132,25 +131,3 @@ CKPT_PATH_HELP = (
     "runs in this folder; fit resumes it). Its network and data module are used unless this command "
     "names others."
 )
-
-
-def is_class_spec(value: Any) -> bool:
-    return isinstance(value, Namespace) and isinstance(value.get("class_path"), str)
-
-
-def minimal_spec(spec: Namespace) -> Namespace:
-    """``spec`` without the ``init_args`` that equal the class's own defaults (nested specs too)."""
-    try:
-        parameters = init_defaults(resolve(spec.class_path))
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return spec
-    kept = Namespace()
-    for name, value in (spec.get("init_args") or Namespace()).items(branches=True):
-        if is_class_spec(value):
-            kept[name] = minimal_spec(value)
-        elif name not in parameters or parameters[name] != value:
-            kept[name] = value
-    minimal = Namespace(class_path=spec.class_path)
-    if list(kept.keys()):
-        minimal["init_args"] = kept
-    return minimal
