@@ -1,10 +1,18 @@
-"""Shared fixtures: every test runs in its own empty folder."""
+"""Shared fixtures: every test runs in its own empty folder; the commands' expected warnings are
+ignored here too, for the tests that build a Trainer themselves."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from lit_classifier.command.quiet import EXPECTED_WARNINGS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for pattern in EXPECTED_WARNINGS:
+        config.addinivalue_line("filterwarnings", f"ignore:{pattern}")
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ import torch
 from helpers import FAST, cli
 from lit_classifier import ClassifierModule
 from lit_classifier.checkpoints import io as checkpoint_io
-from lit_classifier.checkpoints.io import CheckpointError
+from lit_classifier.errors import CheckpointError
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str], *args: str) -> str:

@@ -17,8 +17,9 @@ from torch import nn
 
 from helpers import FAST, cli, run_dir
 from lit_classifier import export, train_model
-from lit_classifier.checkpoints.io import AtomicCheckpointIO, CheckpointError, load_checkpoint_file
+from lit_classifier.checkpoints.io import AtomicCheckpointIO, load_checkpoint_file
 from lit_classifier.command import plot as plot_command
+from lit_classifier.errors import CheckpointError
 
 # A `fit` whose second checkpoint write stops half-way and hangs, as if the machine died there.
 # The hook lives here, in the test, not in the package.

@@ -18,8 +18,8 @@ import torch
 
 from helpers import FAST, cli
 from lit_classifier import ClassifierModule, export
-from lit_classifier.checkpoints.trust import UntrustedSpecError
 from lit_classifier.command import plot as plot_command
+from lit_classifier.errors import CheckpointError
 from lit_classifier.models import SmallCNN
 
 WRITES_A_FILE = {"class_path": "torch.save", "init_args": {"obj": 1, "f": "marker"}}
@@ -85,7 +85,7 @@ def test_python_loader_refuses_it_even_with_a_network_given(trained: Path, paylo
     planted = plant(trained, PLANTS[payload])
 
     if payload != "data module":  # the data module's description is kept for later, not built
-        with pytest.raises(UntrustedSpecError, match=r"planted\.ckpt"):
+        with pytest.raises(CheckpointError, match=r"planted\.ckpt"):
             ClassifierModule.load_from_checkpoint(planted)
     module = ClassifierModule.load_from_checkpoint(planted, model=SmallCNN())
 
@@ -159,7 +159,7 @@ def test_a_trusted_module_lets_a_checkpoint_name_its_network(
     spec = {"class_path": "trusted_nets.MyNet", "init_args": {"num_classes": 10, "width": 32}}
     planted = plant(trained, lambda h: h.update(model=spec))
 
-    with pytest.raises(UntrustedSpecError, match=r"--trusted_modules \[trusted_nets\]"):
+    with pytest.raises(CheckpointError, match=r"--trusted_modules \[trusted_nets\]"):
         ClassifierModule.load_from_checkpoint(planted)
     module = ClassifierModule.load_from_checkpoint(planted, trusted_modules=["trusted_nets"])
     cli("validate", f"--ckpt_path={planted}", "--trusted_modules=[trusted_nets]", *FAST)

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from lit_classifier.data import ImageFolderError
 from lit_classifier.data.decode import CenterCropDecode, RandomResizedCropDecode, decode
+from lit_classifier.errors import DataError
 
 
 def jpeg(width: int = 60, height: int = 40, mode: str = "RGB") -> bytes:
@@ -54,7 +54,7 @@ def test_gray_and_colour_are_converted_to_the_modules_mode() -> None:
 
 
 def test_bytes_that_are_no_image_or_cut_short_are_an_error_naming_the_source() -> None:
-    with pytest.raises(ImageFolderError, match=r"cannot read image photos/a\.jpg"):
+    with pytest.raises(DataError, match=r"cannot read image photos/a\.jpg"):
         decode(b"not an image", source="photos/a.jpg")
-    with pytest.raises(ImageFolderError, match="cannot read image row 7"):
+    with pytest.raises(DataError, match="cannot read image row 7"):
         decode(jpeg()[:300], source="row 7")

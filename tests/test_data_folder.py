@@ -13,7 +13,7 @@ import torch
 from data_files import add_bad_images, write_image_folder
 from helpers import FAST, cli, run_dir
 from lit_classifier import ImageFolderDataModule
-from lit_classifier.data import ImageFolderError
+from lit_classifier.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0"]
@@ -67,7 +67,7 @@ def test_strict_stops_at_setup_naming_the_bad_file(tmp_path: Path) -> None:
     (tmp_path / "dog" / "truncated.jpg").unlink()
     data = ImageFolderDataModule(str(tmp_path), image_size=16, strict=True)
 
-    with pytest.raises(ImageFolderError, match=f"cannot read image {corrupt}"):
+    with pytest.raises(DataError, match=f"cannot read image {corrupt}"):
         data.setup("fit")
 
 
@@ -107,13 +107,13 @@ def test_empty_folder_and_class_folder_without_images_are_clear_errors_at_setup(
     (tmp_path / "photos" / "bird").mkdir()
     (tmp_path / "photos" / "bird" / "notes.txt").write_text("no images here")
 
-    with pytest.raises(ImageFolderError, match="has no class folders"):
+    with pytest.raises(DataError, match="has no class folders"):
         ImageFolderDataModule(str(tmp_path / "empty")).setup("fit")
-    with pytest.raises(ImageFolderError, match=f"class folder {tmp_path / 'photos' / 'bird'} has no images"):
+    with pytest.raises(DataError, match=f"class folder {tmp_path / 'photos' / 'bird'} has no images"):
         ImageFolderDataModule(str(tmp_path / "photos")).setup("fit")
     with pytest.raises(SystemExit) as exit_info:  # the command: one line, exit code 2
         cli("fit", "--data=lit_classifier.ImageFolderDataModule", "--data.root=photos", *TINY, *FAST)
-    with pytest.raises(ImageFolderError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         ImageFolderDataModule(str(tmp_path / "missing")).setup("fit")
 
     assert exit_info.value.code == 2
@@ -127,5 +127,5 @@ def test_without_verification_a_bad_file_fails_when_loaded_naming_it(tmp_path: P
     data.setup("fit")
     dataset = next(d for d in (data.train_set, data.val_set) if (corrupt, 0) in d.samples)  # type: ignore[union-attr]
 
-    with pytest.raises(ImageFolderError, match=f"cannot read image {corrupt}"):
+    with pytest.raises(DataError, match=f"cannot read image {corrupt}"):
         dataset[dataset.samples.index((corrupt, 0))]  # type: ignore[union-attr]

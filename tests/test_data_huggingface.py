@@ -12,7 +12,7 @@ from PIL import Image
 from data_files import write_image_folder
 from helpers import FAST, cli
 from lit_classifier import HuggingFaceDataModule
-from lit_classifier.data import HubDataUnavailable
+from lit_classifier.errors import UnavailableError
 
 TINY = {"image_size": 16, "batch_size": 4, "num_workers": 0}
 
@@ -84,7 +84,7 @@ def test_the_hub_offline_is_one_line_saying_what_to_do(
 ) -> None:
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)  # no request leaves this machine
 
-    with pytest.raises(HubDataUnavailable, match="cannot load the Hugging Face data set 'cifar10'"):
+    with pytest.raises(UnavailableError, match="cannot load the Hugging Face data set 'cifar10'"):
         HuggingFaceDataModule("cifar10").setup("fit")
     with pytest.raises(SystemExit) as exit_info:
         cli("fit", "--data=lit_classifier.HuggingFaceDataModule", "--data.path=cifar10", *FAST)

@@ -17,8 +17,8 @@ from PIL import Image
 from data_files import add_bad_images, write_blank_png, write_image_folder
 from helpers import FAST, TESTS
 from lit_classifier import ImageFolderDataModule
-from lit_classifier.data import ImageFolderError
 from lit_classifier.data.images import decode_problem, readable
+from lit_classifier.errors import DataError
 
 LOGGER = "lit_classifier.data.images"
 
@@ -50,7 +50,7 @@ def test_with_strict_a_decompression_bomb_stops_setup_naming_it(tmp_path: Path) 
     bomb = write_blank_png(tmp_path / "dog" / "huge.png", 20_000, 20_000)
     data = ImageFolderDataModule(str(tmp_path), image_size=16, strict=True)
 
-    with pytest.raises(ImageFolderError, match=re.escape(f"cannot read image {bomb}: Image size (400000000")):
+    with pytest.raises(DataError, match=re.escape(f"cannot read image {bomb}: Image size (400000000")):
         data.setup("fit")
 
 

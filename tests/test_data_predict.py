@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 from data_files import add_bad_images, write_cifar10, write_image_folder, write_mnist
 from helpers import FAST, cli, run_dir
 from lit_classifier import CIFAR10DataModule, DigitsDataModule, ImageFolderDataModule, MNISTDataModule
-from lit_classifier.data import ImageFolderError, PredictImages
-from lit_classifier.errors import InputError
+from lit_classifier.data import PredictImages
+from lit_classifier.errors import DataError, InputError
 
 
 def save_images(folder: Path, pixels: torch.Tensor, mode: str) -> list[Path]:
@@ -135,14 +135,14 @@ def test_missing_empty_and_unreadable_new_images_are_named(
 
     with pytest.raises(InputError, match=f"predict_root {tmp_path / 'nowhere'} does not exist"):
         DigitsDataModule(predict_root=str(tmp_path / "nowhere"))
-    with pytest.raises(ImageFolderError, match=f"no images under {tmp_path / 'empty'}"):
+    with pytest.raises(DataError, match=f"no images under {tmp_path / 'empty'}"):
         DigitsDataModule(predict_root=str(tmp_path / "empty")).setup("predict")
     with caplog.at_level(logging.WARNING, logger="lit_classifier.data.images"):
         mixed = PredictImages(tmp_path / "mixed", DigitsDataModule().image_transform())
     reports = [record.getMessage() for record in caplog.records]
-    with pytest.raises(ImageFolderError, match=f"cannot read image {bad[0]}"):
+    with pytest.raises(DataError, match=f"cannot read image {bad[0]}"):
         PredictImages(tmp_path / "mixed", DigitsDataModule().image_transform(), strict=True)
-    with pytest.raises(ImageFolderError, match="none of the 1 image"):
+    with pytest.raises(DataError, match="none of the 1 image"):
         PredictImages(bad[0], DigitsDataModule().image_transform())
 
     assert sorted(report.split(":")[0] for report in reports) == [

@@ -12,7 +12,7 @@ import torch
 from data_files import write_cifar10, write_cifar100, write_mnist
 from helpers import FAST, cli, run_dir
 from lit_classifier import CIFAR10DataModule, CIFAR100DataModule, FashionMNISTDataModule, MNISTDataModule
-from lit_classifier.data import DataFilesMissing
+from lit_classifier.errors import UnavailableError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,7 @@ def test_loader_workers_default_to_the_main_process_for_sets_in_memory_without_a
 def test_missing_files_without_download_name_what_was_expected_where(tmp_path: Path) -> None:
     data = CIFAR10DataModule(data_dir=str(tmp_path / "nowhere"), download=False)
 
-    with pytest.raises(DataFilesMissing) as error:
+    with pytest.raises(UnavailableError) as error:
         data.setup("fit")
 
     message = str(error.value)
@@ -120,7 +120,7 @@ def test_offline_download_fails_with_the_file_list_not_a_network_trace(
     (tmp_path / "data" / "other.txt").write_text("what was there before stays")
     data = module(data_dir=str(tmp_path / "data"))
 
-    with pytest.raises(DataFilesMissing) as error:
+    with pytest.raises(UnavailableError) as error:
         data.prepare_data()
     with pytest.raises(SystemExit) as exit_info:
         cli("fit", f"--data={module.__module__}.{module.__name__}", "--data.data_dir=new", *FAST)

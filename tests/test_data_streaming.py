@@ -11,10 +11,10 @@ import torch
 from data_files import write_image_folder
 from helpers import FAST, assert_same_tensors, cli, run_dir
 from lit_classifier import StreamingDataModule
-from lit_classifier.data import ChunksError, SyntheticDataModule, optimize_data
+from lit_classifier.data import SyntheticDataModule, optimize_data
 from lit_classifier.data.optimize import main as optimize_command
-from lit_classifier.data.sampling import SplitSizeError
 from lit_classifier.data.stream_loader import evaluation_batch_size
+from lit_classifier.errors import ConfigError, DataError
 
 TINY = ["--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0"]
 # No augmentation and deterministic kernels: two runs that see the same samples end with equal weights.
@@ -107,7 +107,7 @@ def test_an_evaluation_split_without_a_batch_per_process_is_read_in_smaller_batc
     assert evaluation_batch_size(val, 4, processes=2, split="val") == 2  # shares of 2 and 3
     assert evaluation_batch_size(val, 2, processes=2, split="val") == 2
     assert evaluation_batch_size(val, 4, processes=1, split="val") == 4
-    with pytest.raises(SplitSizeError, match="the val split has 5 samples for 8 processes"):
+    with pytest.raises(ConfigError, match="the val split has 5 samples for 8 processes"):
         evaluation_batch_size(val, 4, processes=8, split="val")
 
 
@@ -128,7 +128,7 @@ def test_missing_chunks_are_one_line_naming_where_it_looked(
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli("fit", *stream(tmp_path / "nowhere"), *TINY, *FAST)
-    with pytest.raises(ChunksError, match="no data info at"):
+    with pytest.raises(DataError, match="no data info at"):
         StreamingDataModule(str(tmp_path / "nowhere"))
 
     assert exit_info.value.code == 2

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_classifier import ClassifierModule, DigitsDataModule
-from lit_classifier.checkpoints.io import CheckpointError
+from lit_classifier.errors import CheckpointError
 from lit_classifier.models import SmallCNN
 from lit_classifier.optim import RecipeSGD
 

@@ -1,9 +1,10 @@
-"""``InputError``: input the user must fix, as opposed to a bug in the package or in their code.
+"""What the user must fix, by kind, and the one error boundary of every command.
 
 A bad file, config value or checkpoint is reported by the commands as one ``error:`` line naming
-the thing at fault, with exit status 2; a traceback there would only bury that line. Each error
-of this kind also derives from the built-in type it refines (``ValueError``,
-``FileNotFoundError``), so Python callers can catch it as before.
+the thing at fault, with exit status 2; a traceback there would only bury that line. Each kind also
+derives from the built-in type it refines (``ValueError``, ``OSError``), so Python callers can catch
+it as such. The message, not the class, says what exactly is wrong: the classes are few, one per
+kind of thing to fix.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 
@@ -18,13 +20,41 @@ class InputError(Exception):
     """A file, value or checkpoint that cannot be used; the message says which and why."""
 
 
+class ConfigError(InputError, ValueError):
+    """Options that cannot work: a value out of range, options that make no sense together or for
+    this command, a config or sweep file that holds no options, a split too small for the batch."""
+
+
+class DataError(InputError, ValueError):
+    """Data that cannot be read or used: a folder without classes, an unreadable image, a data file
+    that is malformed or asks to run code, a label out of range."""
+
+
+class UnavailableError(InputError, OSError):
+    """Files, data or weights that are not on this machine and could not be fetched."""
+
+
+class CheckpointError(InputError, ValueError):
+    """A checkpoint or run folder that cannot be used: missing, unreadable, unsafe, or naming
+    something to build that is not on the allowlist."""
+
+
+class FitError(InputError, ValueError):
+    """A network, its data and its checkpoint that do not fit each other: the class count, the
+    image shape, or the shapes of the weights."""
+
+
+class OutputError(InputError, OSError):
+    """An output that cannot be written: no space left, or a folder that is read-only or forbidden."""
+
+
 @contextmanager
 def command_errors() -> Iterator[None]:
     """The one error boundary of each command: what the user must fix becomes one ``error:`` line.
 
     - an ``InputError`` (a bad file, value or checkpoint): its message, exit status 2;
-    - a ``ValueError`` raised while the configured classes are built (a class refusing a value,
-      such as ``lr must be positive``): ``error: invalid configuration: ...``, exit status 2;
+    - a ``ValueError`` that a class raised while jsonargparse built it (a class refusing a value,
+      such as ``Invalid learning rate: -1.0``): ``error: invalid configuration: ...``, exit status 2;
     - a ``NonFiniteLossError``: its message (which names the step and the last good checkpoint),
       exit status 1.
 
@@ -46,31 +76,37 @@ def command_errors() -> Iterator[None]:
         _exit(f"error: {prefix}{reason}", 2, error)
 
 
-#: How jsonargparse's reports start when a class it builds refuses a value.
-_WRAPPERS = (
-    "Does not validate against any of the Union subtypes",
-    "Problem with given class_path",
-    "Parser key",
-)
-
-
 def own_error(error: BaseException) -> BaseException | None:
-    """The error a class raised while jsonargparse built it, out of jsonargparse's report around it
-    (which lists every type it tried); ``None`` when ``error`` is no such report."""
-    if not str(error).startswith(_WRAPPERS):
+    """The error a class raised while jsonargparse built it, out of the reports jsonargparse raises
+    around it (which list every type it tried); ``None`` when ``error`` is no such report.
+
+    A report is told by where it was raised (inside jsonargparse), not by its words, which change
+    between releases; the class's own error is the first in the chain raised anywhere else.
+    """
+    if not _raised_in(error.__traceback__, "jsonargparse"):
         return None
     seen: BaseException | None = error
-    while seen is not None and str(seen).startswith(_WRAPPERS):
+    while seen is not None and _raised_in(seen.__traceback__, "jsonargparse"):
         seen = seen.__cause__ or seen.__context__
     return seen
 
 
-def _exit(message: str, code: int, error: BaseException) -> None:
-    print(message, file=sys.stderr)
-    raise SystemExit(code) from error
+def _raised_in(traceback: TracebackType | None, package: str) -> bool:
+    """Whether the innermost frame of ``traceback`` (where the exception was raised) is ``package``'s."""
+    if traceback is None:
+        return False
+    while traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    module = str(traceback.tb_frame.f_globals.get("__name__", ""))
+    return module == package or module.startswith(f"{package}.")
 
 
 def short_repr(value: Any) -> str:
     """``repr(value)``, cut to a length that fits in an error line."""
     text = repr(value)
     return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _exit(message: str, code: int, error: BaseException) -> None:
+    print(message, file=sys.stderr)
+    raise SystemExit(code) from error

@@ -30,14 +30,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import OutputError
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-class OutputError(InputError, OSError):
-    """An output that cannot be written: no space left, or a folder that is read-only or forbidden."""
 
 
 def output_error(error: OSError, folder: Path, name: str) -> OutputError | None:

@@ -29,11 +29,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
-from lit_classifier.errors import InputError
-
-
-class EMAOptionError(InputError, ValueError):
-    """An ``--ema.*`` value out of range, or a run the average cannot be kept for as asked."""
+from lit_classifier.errors import ConfigError
 
 
 class WeightEMA(EMAWeightAveraging):
@@ -57,9 +53,9 @@ class WeightEMA(EMAWeightAveraging):
         use_buffers: bool = True,
     ) -> None:
         if decay is not None and not 0 < decay < 1:
-            raise EMAOptionError(f"--ema.decay must be between 0 and 1, got {decay}")
+            raise ConfigError(f"--ema.decay must be between 0 and 1, got {decay}")
         if update_every_n_steps < 1:
-            raise EMAOptionError(f"--ema.update_every_n_steps must be at least 1, got {update_every_n_steps}")
+            raise ConfigError(f"--ema.update_every_n_steps must be at least 1, got {update_every_n_steps}")
         super().__init__(
             use_buffers=use_buffers,
             decay=0.0 if decay is None else decay,
@@ -77,7 +73,7 @@ class WeightEMA(EMAWeightAveraging):
         if self.decay is not None and stage == "fit":
             callbacks: list[Callback] = getattr(trainer, "callbacks", [])
             if any(isinstance(c, ModelCheckpoint) and c.save_weights_only for c in callbacks):
-                raise EMAOptionError(
+                raise ConfigError(
                     "--ema.decay needs full checkpoints: a weights-only checkpoint is written without "
                     "the average (drop --checkpoint.save_weights_only)"
                 )
@@ -92,7 +88,7 @@ class WeightEMA(EMAWeightAveraging):
         if averaged and saved != self.decay:
             trained = "an average of its weights" if saved is None else f"--ema.decay {saved}"
             given = "none" if self.decay is None else f"--ema.decay {self.decay}"
-            raise EMAOptionError(
+            raise ConfigError(
                 f"this checkpoint was trained with {trained} and this command gives {given}: its "
                 "weights are the average, so resume with the decay it was trained with"
             )

@@ -29,15 +29,11 @@ from fsspec.utils import get_protocol
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from packaging.version import InvalidVersion, Version
 
-from lit_classifier.errors import InputError, short_repr
-from lit_classifier.outputs import OutputError, written_whole
+from lit_classifier.errors import CheckpointError, OutputError, short_repr
+from lit_classifier.outputs import written_whole
 
 #: The entry with which Lightning records the version that wrote a checkpoint.
 LIGHTNING_VERSION = "pytorch-lightning_version"
-
-
-class CheckpointError(InputError, ValueError):
-    """A checkpoint that cannot be used: missing, unreadable, unsafe, or made for other data."""
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import lightning as L
 from torch import Tensor, nn
 
-from lit_classifier.checkpoints.io import CheckpointError, load_checkpoint_file
+from lit_classifier.checkpoints.io import load_checkpoint_file
 from lit_classifier.checkpoints.trust import build, trusted_data, trusted_network
-from lit_classifier.errors import short_repr
-from lit_classifier.models.heads import ClassCountError, check_input_shape
+from lit_classifier.errors import CheckpointError, FitError, short_repr
+from lit_classifier.models.heads import check_input_shape
 from lit_classifier.specs import callable_spec, class_path_of, init_parameters, is_plain
 
 ModuleT = TypeVar("ModuleT", bound=L.LightningModule)
@@ -122,8 +122,8 @@ def load_module(
     try:
         module.on_load_checkpoint(checkpoint)
         module.load_state_dict(checkpoint["state_dict"], strict=strict is not False)
-    except CheckpointError as error:
-        raise CheckpointError(f"{source}: {error}") from None
+    except (CheckpointError, FitError) as error:
+        raise type(error)(f"{source}: {error}") from None
     return module.to(map_location) if map_location is not None else module
 
 
@@ -149,7 +149,7 @@ def check_checkpoint_fits(
         and num_classes is not None
         and saved["num_classes"] != num_classes
     ):
-        raise ClassCountError(
+        raise FitError(
             f"the checkpoint was trained for {saved['num_classes']} classes but the data has {num_classes}: "
             "use the data it was trained on, or fine-tune it with a fresh head"
         )
@@ -157,27 +157,23 @@ def check_checkpoint_fits(
     check_weights(weights, checkpoint["state_dict"])
 
 
-class WeightsMismatch(CheckpointError):
-    """The checkpoint's weights do not fit the network: another architecture or width."""
-
-
 def check_weights(expected: Mapping[str, Tensor], saved: Mapping[str, Any]) -> None:
     """Raise naming the first weight where the checkpoint and the network differ in name or shape."""
     for name, tensor in expected.items():
         if name not in saved:
-            raise WeightsMismatch(
+            raise FitError(
                 f"it has no weight {name} that this network has: it was trained with another architecture; "
                 "give the network it was trained with (--model.model), or leave the network to the checkpoint"
             )
         shape = tuple(getattr(saved[name], "shape", ()))
         if shape != tuple(tensor.shape):
-            raise WeightsMismatch(
+            raise FitError(
                 f"its weight {name} is shaped {shape} but this network's is {tuple(tensor.shape)}: it was "
                 "trained with another width or architecture; give the network it was trained with "
                 "(--model.model), or leave the network to the checkpoint"
             )
     extra = sorted(set(saved) - set(expected))
     if extra:
-        raise WeightsMismatch(
+        raise FitError(
             f"it has a weight {extra[0]} that this network lacks: it was trained with another architecture"
         )

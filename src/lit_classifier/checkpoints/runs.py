@@ -19,8 +19,8 @@ from jsonargparse import Namespace
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.cli import SaveConfigCallback
 
-from lit_classifier.checkpoints.io import CheckpointError, is_local
-from lit_classifier.errors import InputError
+from lit_classifier.checkpoints.io import is_local
+from lit_classifier.errors import CheckpointError
 from lit_classifier.outputs import output_error, replaced_file
 
 CONFIG = "config.yaml"
@@ -32,10 +32,6 @@ SPECIAL_CKPT_PATHS = ("last", "best", "hpc")
 _RESUMABLE = re.compile(r"^(last(-v?\d+)?|interrupted)\.ckpt$")
 #: What a run folder holds before it has trained or evaluated anything.
 _SETUP_FILES = {CONFIG, "hparams.yaml"}
-
-
-class RunFolderError(InputError, FileNotFoundError):
-    """The folder lacks what a finished ``lit-classifier fit`` run leaves in it."""
 
 
 def checkpoint_folder(trainer: L.Trainer) -> Path:
@@ -65,7 +61,7 @@ def run_checkpoint(run_dir: Path) -> Path:
         return last
     found = sorted(run_dir.glob(f"{CHECKPOINTS}/*.ckpt"), key=lambda path: path.stat().st_mtime)
     if not found:
-        raise RunFolderError(
+        raise CheckpointError(
             f"{run_dir}: no checkpoint in {run_dir / CHECKPOINTS}: is this a fit run folder?"
         )
     return found[-1]

@@ -35,7 +35,7 @@ import lightning as L
 from fsspec.utils import get_protocol
 from torch import nn
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import CheckpointError
 from lit_classifier.specs import Spec, is_plain, resolve
 
 #: Where the networks that any checkpoint may name live (``nn.Module`` subclasses only).
@@ -55,20 +55,16 @@ WEIGHT_SOURCES = ("pretrained", "weights", "pretrained_cfg", "pretrained_cfg_ove
 DATA_LOCATIONS = ("input_dir", "data_dir", "root", "path", "predict_root")
 
 
-class UntrustedSpecError(InputError, ValueError):
-    """A file names something to build that is not on the allowlist, or arguments that are not plain data."""
-
-
 def checked_spec(spec: Any, what: str, source: str) -> Spec:
     """``spec`` as ``{"class_path": str, "init_args": dict}``, or an error naming ``source``."""
     if isinstance(spec, str):
         spec = {"class_path": spec}
     if not isinstance(spec, dict) or not isinstance(spec.get("class_path"), str):
-        raise UntrustedSpecError(f"{source}: the {what} is not described as class_path + init_args")
+        raise CheckpointError(f"{source}: the {what} is not described as class_path + init_args")
     init_args = spec.get("init_args") or {}
     extra = sorted(set(spec) - {"class_path", "init_args"})
     if extra or not isinstance(init_args, dict) or not is_plain(init_args):
-        raise UntrustedSpecError(
+        raise CheckpointError(
             f"{source}: the {what} {spec['class_path']} has arguments that are not plain data (numbers, "
             "strings, lists, dicts; no class_path inside), so they are not built from a file"
         )
@@ -85,7 +81,7 @@ def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ())
         return spec
     if _within(class_path, ("torchvision.models",)) and _is_torchvision_builder(class_path):
         return spec
-    raise UntrustedSpecError(
+    raise CheckpointError(
         f"{source} names the network {class_path}, which is not on the list of networks a file may "
         f"build (nn.Module classes of {', '.join(NETWORK_PACKAGES)}, torchvision's model builders). "
         f"If you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}] (Python: "
@@ -103,7 +99,7 @@ def trusted_data(
     packages = (*DATA_PACKAGES, *trusted_modules)
     if is_allowed_class(class_path, L.LightningDataModule, packages, "data module", source):
         return spec
-    raise UntrustedSpecError(
+    raise CheckpointError(
         f"{source} names the data module {class_path}, which is not a data module of lit_classifier: "
         f"if you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}], or choose the data "
         "yourself with --data"
@@ -128,7 +124,7 @@ def local_data(spec: Spec, source: str, given: Collection[str] = ()) -> Spec:
     for name in DATA_LOCATIONS:
         value = init_args.get(name)
         if name not in given and isinstance(value, str) and _off_this_machine(value, name):
-            raise UntrustedSpecError(
+            raise CheckpointError(
                 f"{source}: its data module {spec['class_path']} reads {name}={value!r}, which is not on "
                 "this machine, and a file does not choose where data is fetched from: give "
                 f"--data.{name} yourself, or choose the data with --data"
@@ -172,9 +168,7 @@ def _resolve_named(class_path: str, what: str, source: str) -> Any:
     try:
         return resolve(class_path)
     except ImportError:
-        raise UntrustedSpecError(
-            f"{source} names the {what} {class_path}, which cannot be imported"
-        ) from None
+        raise CheckpointError(f"{source} names the {what} {class_path}, which cannot be imported") from None
 
 
 def _is_torchvision_builder(class_path: str) -> bool:

@@ -13,11 +13,7 @@ from pathlib import Path
 import yaml
 from jsonargparse import Namespace
 
-from lit_classifier.errors import InputError
-
-
-class ConfigurationError(InputError, ValueError):
-    """Options that are each valid but make no sense for this command, or a config file of none."""
+from lit_classifier.errors import ConfigError
 
 
 def check_command(config: Namespace, subcommand: str, ckpt_path: str | None) -> None:
@@ -25,13 +21,13 @@ def check_command(config: Namespace, subcommand: str, ckpt_path: str | None) -> 
     if subcommand == "fit":
         epochs = config.get("trainer.max_epochs")
         if epochs is not None and epochs != -1 and epochs < 1:
-            raise ConfigurationError(
+            raise ConfigError(
                 f"--trainer.max_epochs {epochs} trains nothing: give 1 or more (or -1 to train until "
                 "--trainer.max_steps or an interrupt)"
             )
     network = config.get("model.init_args.model")
     if subcommand == "predict" and ckpt_path is None and not is_pretrained(network):
-        raise ConfigurationError(
+        raise ConfigError(
             "predict needs --ckpt_path (a checkpoint written by lit-classifier fit, or --ckpt_path last): "
             "without one the network's weights are random, and so would be its predictions"
         )
@@ -60,7 +56,7 @@ def check_config_files(words: Sequence[str]) -> None:
             continue  # unreadable or not YAML: the rules above report it
         if not isinstance(content, dict):
             holds = "is empty" if content is None else f"holds a {type(content).__name__}, not options"
-            raise ConfigurationError(
+            raise ConfigError(
                 f"--config {path}: the file {holds}; a config is a YAML mapping of options, as "
                 "--print_config writes it"
             )

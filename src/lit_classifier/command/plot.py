@@ -14,9 +14,9 @@ from pathlib import Path
 from jsonargparse import auto_cli
 
 from lit_classifier.checkpoints.record import data_spec
-from lit_classifier.checkpoints.runs import RunFolderError, run_checkpoint
+from lit_classifier.checkpoints.runs import run_checkpoint
 from lit_classifier.checkpoints.trust import build
-from lit_classifier.errors import command_errors
+from lit_classifier.errors import CheckpointError, command_errors
 from lit_classifier.module import ClassifierModule
 from lit_classifier.plots import denormalizer, read_confusion, run_history, surest_mistakes, write_plots
 
@@ -31,7 +31,7 @@ def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None =
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RunFolderError(f"run folder {run_dir} does not exist")
+        raise CheckpointError(f"run folder {run_dir} does not exist")
     history = run_history(run_dir)
     matrix_csv = run_dir / "val_confusion_matrix.csv"
     confusion = read_confusion(matrix_csv) if matrix_csv.is_file() else None
@@ -40,7 +40,7 @@ def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None =
     module = ClassifierModule.load_from_checkpoint(checkpoint, trusted_modules=trusted)
     spec = data_spec(module.hparams, str(checkpoint), trusted)
     if spec is None:
-        raise RunFolderError(f"{checkpoint} does not describe the data module it was trained on")
+        raise CheckpointError(f"{checkpoint} does not describe the data module it was trained on")
     datamodule = build(spec)
     datamodule.setup("validate")
     mistakes = surest_mistakes(module, datamodule.val_dataloader(), count=count)

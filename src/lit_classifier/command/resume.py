@@ -30,12 +30,12 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.callbacks.nonfinite import NonFiniteLossError
-from lit_classifier.checkpoints.io import CheckpointError, is_local, load_checkpoint_file
-from lit_classifier.checkpoints.record import WeightsMismatch, data_spec, network_spec, record
+from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
+from lit_classifier.checkpoints.record import data_spec, network_spec, record
 from lit_classifier.checkpoints.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
 from lit_classifier.checkpoints.trust import checked_spec, local_data
 from lit_classifier.command.parser import Defaults
-from lit_classifier.models.heads import ClassCountError, InputShapeError
+from lit_classifier.errors import CheckpointError, FitError
 from lit_classifier.specs import class_path_of, init_defaults, minimal_spec, resolve
 
 
@@ -222,7 +222,7 @@ def naming_errors(kwargs: dict[str, Any], trainer: L.Trainer) -> Iterator[None]:
     path = kwargs.get("ckpt_path")
     try:
         yield
-    except (ClassCountError, InputShapeError, WeightsMismatch) as error:
+    except FitError as error:
         if not path:
             raise
         raise type(error)(f"{path}: {error}") from error

@@ -1,18 +1,16 @@
 """Data modules: each knows its classes and image shape and supplies the loaders."""
 
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.chunks import ChunksError, DataInfo
+from lit_classifier.data.chunks import DataInfo
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.folder import ImageFolderDataModule
-from lit_classifier.data.huggingface import HubDataUnavailable, HuggingFaceDataModule
-from lit_classifier.data.images import ImageFolderError
+from lit_classifier.data.huggingface import HuggingFaceDataModule
 from lit_classifier.data.optimize import optimize_data
 from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.data.standard import (
     CIFAR10DataModule,
     CIFAR100DataModule,
-    DataFilesMissing,
     FashionMNISTDataModule,
     MNISTDataModule,
     StandardDataModule,
@@ -23,17 +21,13 @@ from lit_classifier.data.synthetic import SyntheticDataModule
 __all__ = [
     "CIFAR10DataModule",
     "CIFAR100DataModule",
-    "ChunksError",
     "ClassificationDataModule",
-    "DataFilesMissing",
     "DataInfo",
     "DigitsDataModule",
     "EncodedImagesDataModule",
     "FashionMNISTDataModule",
-    "HubDataUnavailable",
     "HuggingFaceDataModule",
     "ImageFolderDataModule",
-    "ImageFolderError",
     "ImageTransform",
     "MNISTDataModule",
     "PredictImages",

@@ -21,11 +21,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from lit_classifier.data.augment import BatchTransform, CollateBatch
 from lit_classifier.data.gpu import DeviceBatches
-from lit_classifier.data.images import ImageFolderError
-from lit_classifier.data.options import DataOptionError, check_at_least
+from lit_classifier.data.options import check_at_least
 from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.data.sampling import distributed_sampler, process_grid, training_position
 from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.errors import ConfigError, DataError
 
 # What LightningCLI adds to the hyperparameters of each class it builds: not init arguments.
 CLI_KEYS = ["_class_path", "_instantiator"]
@@ -87,15 +87,13 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         check_at_least("num_workers", 0 if num_workers is None else num_workers, 0)
         check_at_least("crop_padding", crop_padding, 0)
         if gpu_resident and self.reads_files:
-            raise DataOptionError(
+            raise ConfigError(
                 f"gpu_resident: {type(self).__name__} decodes image files as it loads them; only sets "
                 "held in memory (digits, MNIST, Fashion-MNIST, CIFAR, synthetic) can live on the "
                 "device: set gpu_resident false"
             )
         if predict_root is not None and not Path(predict_root).expanduser().exists():
-            raise ImageFolderError(
-                f"predict_root {predict_root} does not exist: name an image file or a folder"
-            )
+            raise DataError(f"predict_root {predict_root} does not exist: name an image file or a folder")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed

@@ -35,7 +35,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_classifier.checkpoints.io import is_local
-from lit_classifier.errors import InputError
+from lit_classifier.errors import DataError
 from lit_classifier.outputs import replaced_folder
 
 if TYPE_CHECKING:
@@ -47,10 +47,6 @@ SPLITS = ("train", "val", "test")
 #: bytes (``bytes``, or ``file:png`` and the like), labels as ``int``, the info as JSON text (``str``).
 SAFE_SERIALIZERS = frozenset({"bytes", "file", "str", "text", "int", "float", "bool"})
 TRUSTED_DATA_HINT = "--data.trusted_data true (Python: trusted_data=True)"
-
-
-class ChunksError(InputError, ValueError):
-    """Chunks that are missing, or a source whose splits cannot be written as encoded images."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ def encoded_sample(dataset: Dataset, index: int) -> tuple[bytes, int]:
         return encoded(index)
     images = getattr(dataset, "images", None)
     if not isinstance(images, Tensor):
-        raise ChunksError(
+        raise DataError(
             f"{type(dataset).__name__} holds neither image files nor image tensors: it cannot be written "
             "as encoded images"
         )
@@ -163,7 +159,7 @@ def check_chunks(dataset: StreamingDataset, where: str, trusted_data: bool = Fal
         formats = [str(name) for name in config["data_format"]]
         sizes = {str(chunk["filename"]): int(chunk["chunk_bytes"]) for chunk in chunks}
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ChunksError(f"{where}: cannot read its index.json ({error})") from None
+        raise DataError(f"{where}: cannot read its index.json ({error})") from None
     if not trusted_data:
         _check_serializers(config, formats, list(sizes), where)
     if Path(where).is_dir():
@@ -171,7 +167,7 @@ def check_chunks(dataset: StreamingDataset, where: str, trusted_data: bool = Fal
             found = (folder / name).stat().st_size if (folder / name).is_file() else None
             if found != size:
                 state = "is missing" if found is None else f"has {found} of its {size} bytes"
-                raise ChunksError(
+                raise DataError(
                     f"{where}: chunk {name} {state}: the folder was not written whole (convert it again)"
                 )
 
@@ -185,7 +181,7 @@ def _check_serializers(config: dict[str, Any], formats: list[str], chunks: list[
         field, name = unsafe[0]
         first = chunks[0] if chunks else "its chunks"
         more = f" (and {len(chunks) - 1} more)" if len(chunks) > 1 else ""
-        raise ChunksError(
+        raise DataError(
             f"{where}: refused to read {first}{more}: it stores {field!r} with litdata's {name!r} "
             "serializer, which can run code when read. Convert the data with lit-classifier-optimize "
             "(images as bytes, labels as ints), or if you made these chunks yourself, pass "
@@ -230,10 +226,10 @@ def read_info(input_dir: str, cache_dir: str | None = None, trusted_data: bool =
             mean=tuple(float(v) for v in fields["mean"]),
             std=tuple(float(v) for v in fields["std"]),
         )
-    except ChunksError:
+    except DataError:
         raise
     except (OSError, ValueError, KeyError, TypeError, IndexError, StopIteration) as error:
-        raise ChunksError(
+        raise DataError(
             f"no data info at {where} ({error}): convert the data first, e.g. lit-classifier-optimize "
             f"--data lit_classifier.ImageFolderDataModule --data.root photos --output_dir {input_dir}"
         ) from None

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import DataError
 
 #: What numpy's own pickles of an array name: its reconstruction function (under numpy 1's and
 #: numpy 2's module names), the array and dtype classes, and ``_codecs.encode``, with which
@@ -37,10 +37,6 @@ ALLOWED_GLOBALS = frozenset(
 )
 
 
-class DataPickleError(InputError, ValueError):
-    """A data file whose pickle asks for something besides plain data, or holds the wrong things."""
-
-
 class _DataUnpickler(pickle.Unpickler):
     """An unpickler that resolves only ``ALLOWED_GLOBALS`` (``persistent_load`` stays refused)."""
 
@@ -50,7 +46,7 @@ class _DataUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in ALLOWED_GLOBALS:
-            raise DataPickleError(
+            raise DataError(
                 f"{self.source}: refused to read it, its pickle asks for {module}.{name}, which a CIFAR "
                 "batch never needs (it would run code); the file is not from the CIFAR download"
             )
@@ -64,14 +60,12 @@ def load_data_pickle(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as file:
             content = _DataUnpickler(file, path).load()
-    except DataPickleError:
+    except DataError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError) as error:
-        raise DataPickleError(
-            f"{path}: not a readable CIFAR batch ({error or type(error).__name__})"
-        ) from None
+        raise DataError(f"{path}: not a readable CIFAR batch ({error or type(error).__name__})") from None
     if not isinstance(content, dict):
-        raise DataPickleError(f"{path}: not a CIFAR batch (it holds a {type(content).__name__}, not a dict)")
+        raise DataError(f"{path}: not a CIFAR batch (it holds a {type(content).__name__}, not a dict)")
     return content
 
 
@@ -88,11 +82,11 @@ def read_batches(folder: Path, names: Sequence[str], label_key: str) -> tuple[Te
             described = (
                 f"a {data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray) else data
             )
-            raise DataPickleError(
+            raise DataError(
                 f"{path}: its 'data' must be a uint8 array of rows of 3072 pixels, not {_short(described)}"
             )
         if not _ints(batch_labels) or len(batch_labels) != len(data):
-            raise DataPickleError(
+            raise DataError(
                 f"{path}: its {label_key!r} must be a list of {len(data)} integers, one per row of 'data'"
             )
         images.append(data)
@@ -105,7 +99,7 @@ def read_class_names(path: Path, key: str) -> list[str]:
     """The class names stored under ``key`` of the meta file at ``path``."""
     names = load_data_pickle(path).get(key)
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
-        raise DataPickleError(f"{path}: its {key!r} must be a list of class names (strings)")
+        raise DataError(f"{path}: its {key!r} must be a list of class names (strings)")
     return names
 
 

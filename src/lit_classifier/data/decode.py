@@ -30,19 +30,20 @@ from torch import Tensor
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
-from lit_classifier.data.images import IMAGE_FORMATS, ImageFolderError, unreadable_reason
+from lit_classifier.data.images import IMAGE_FORMATS, unreadable_reason
+from lit_classifier.errors import DataError
 
 
 def decode(data: bytes, mode: str = "RGB", source: str = "an image") -> Tensor:
     """The pixels of ``data`` as a (channels, height, width) uint8 tensor in ``mode`` ("RGB" or "L");
-    an ``ImageFolderError`` naming ``source`` if they cannot be read."""
+    an ``DataError`` naming ``source`` if they cannot be read."""
     try:
         # Reads the header first; refuses a decompression bomb.
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
             pixels = np.array(image if image.mode == mode else image.convert(mode))
     # OSError: an unidentified or truncated file; DecompressionBombError is no OSError.
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageFolderError(f"cannot read image {source}: {unreadable_reason(error, data)}") from error
+        raise DataError(f"cannot read image {source}: {unreadable_reason(error, data)}") from error
     return torch.from_numpy(pixels.reshape(*pixels.shape[:2], -1)).permute(2, 0, 1)
 
 

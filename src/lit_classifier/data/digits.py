@@ -13,9 +13,10 @@ import torch
 from torch.utils.data import Dataset
 
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.options import DataOptionError, check_fraction
+from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices
 from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.errors import ConfigError
 
 # Pixel statistics of the whole set after scaling to [0, 1] (pixels are 0..16 in the source).
 DIGITS_MEAN = 0.3053
@@ -43,7 +44,7 @@ class DigitsDataModule(ClassificationDataModule):
         check_fraction("val_fraction", val_fraction, zero_allowed=True)
         check_fraction("test_fraction", test_fraction, zero_allowed=True)
         if val_fraction + test_fraction >= 1:
-            raise DataOptionError(
+            raise ConfigError(
                 f"val_fraction + test_fraction must be below 1, to leave images for training, got "
                 f"{val_fraction} + {test_fraction}"
             )

@@ -15,8 +15,8 @@ from torch import Tensor
 
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.decode import CenterCropDecode, RandomResizedCropDecode
-from lit_classifier.data.options import DataOptionError
 from lit_classifier.data.predict import ImageTransform
+from lit_classifier.errors import ConfigError
 
 # ImageNet statistics: what torchvision's and timm's pretrained networks were trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -59,9 +59,7 @@ class EncodedImagesDataModule(ClassificationDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         if image_size < 1 or (resize is not None and resize < image_size):
-            raise DataOptionError(
-                f"need 1 <= image_size <= resize, got image_size={image_size}, resize={resize}"
-            )
+            raise ConfigError(f"need 1 <= image_size <= resize, got image_size={image_size}, resize={resize}")
         self.image_size = image_size
         self.resize = resize if resize is not None else round(image_size / 0.875)
         self.augment = augment

@@ -31,9 +31,10 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from lit_classifier.data.encoded import IMAGENET_MEAN, IMAGENET_STD, Decoder, EncodedImagesDataModule
-from lit_classifier.data.images import ImageFolderError, image_files, readable
+from lit_classifier.data.images import image_files, readable
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices
+from lit_classifier.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class ImageFiles(Dataset):
         try:
             return path.read_bytes(), label
         except OSError as error:
-            raise ImageFolderError(f"cannot read image {path}: {error}") from error
+            raise DataError(f"cannot read image {path}: {error}") from error
 
 
 class ImageFolderDataModule(EncodedImagesDataModule):
@@ -122,7 +123,7 @@ class ImageFolderDataModule(EncodedImagesDataModule):
 
     def load_splits(self) -> Mapping[str, Dataset]:
         if not self.root.is_dir():
-            raise ImageFolderError(f"image folder {self.root} does not exist")
+            raise DataError(f"image folder {self.root} does not exist")
         if (self.root / "train").is_dir():
             train_dir = self.root / "train"
             self._class_names = class_folders(train_dir)
@@ -163,7 +164,7 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         empty = {label for _, label in samples} - {label for _, label in kept}
         if empty:
             names = ", ".join(self._class_names[c] for c in sorted(empty))
-            raise ImageFolderError(f"no readable image left for class(es) {names} under {self.root}")
+            raise DataError(f"no readable image left for class(es) {names} under {self.root}")
         return kept
 
 
@@ -171,12 +172,12 @@ def class_folders(folder: Path) -> list[str]:
     """Names of the class sub-folders, sorted (hidden folders ignored); an error if there are none."""
     names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
-        raise ImageFolderError(
+        raise DataError(
             f"{folder} has no class folders: put each class's images in a sub-folder named after "
             f"the class, e.g. {folder / 'cat' / '001.jpg'}"
         )
     if len(names) < 2:
-        raise ImageFolderError(f"{folder} has one class folder ({names[0]}); a classifier needs two or more")
+        raise DataError(f"{folder} has one class folder ({names[0]}); a classifier needs two or more")
     return names
 
 
@@ -185,7 +186,7 @@ def list_images(folder: Path, class_names: list[str]) -> list[Sample]:
     present = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     unknown = sorted(set(present) - set(class_names))
     if unknown:
-        raise ImageFolderError(
+        raise DataError(
             f"{folder} has class folder(s) {', '.join(unknown)} that the training folder lacks "
             f"(training classes: {', '.join(class_names)})"
         )
@@ -196,7 +197,7 @@ def list_images(folder: Path, class_names: list[str]) -> list[Sample]:
             continue
         files = image_files(class_dir)
         if not files:
-            raise ImageFolderError(
+            raise DataError(
                 f"class folder {class_dir} has no images (looked for {', '.join(IMG_EXTENSIONS)})"
             )
         samples += [(path, label) for path in files]

@@ -25,15 +25,11 @@ from torch.utils.data import Dataset
 
 from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
 from lit_classifier.data.labels import check_labels
-from lit_classifier.data.options import DataOptionError, check_fraction
+from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices
-from lit_classifier.errors import InputError
+from lit_classifier.errors import ConfigError, UnavailableError
 
 TABLE_FORMATS = {".parquet": "parquet", ".arrow": "arrow"}
-
-
-class HubDataUnavailable(InputError, ConnectionError):
-    """A Hugging Face data set that cannot be loaded: not cached here and no network, or no such set."""
 
 
 def refuse_loading_scripts(local: Path, path: str) -> None:
@@ -44,7 +40,7 @@ def refuse_loading_scripts(local: Path, path: str) -> None:
     """
     scripts = [local] if local.suffix == ".py" else sorted(local.glob("*.py")) if local.is_dir() else []
     if scripts:
-        raise DataOptionError(
+        raise ConfigError(
             f"{path}: a data set with a loading script ({scripts[0].name}) runs code to load, so it is not "
             "read; load only its data files (parquet, arrow, an image folder) or a save_to_disk() folder"
         )
@@ -130,7 +126,7 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
         super().__init__(image_size=image_size, **kwargs)
         check_fraction("val_fraction", val_fraction)
         if channels not in (1, 3):
-            raise DataOptionError(f"channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"channels must be 1 or 3, got {channels}")
         self.path, self.name, self.data_dir = path, name, data_dir
         self.image_column, self.label_column = image_column, label_column
         self.train_split = train_split
@@ -150,13 +146,13 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
         tables = self._load()
         train_name = self.train_split
         if train_name not in tables:
-            raise DataOptionError(f"{self.path} has no split {train_name!r}; it has {', '.join(tables)}")
+            raise ConfigError(f"{self.path} has no split {train_name!r}; it has {', '.join(tables)}")
         if not isinstance(tables[train_name].features.get(self.label_column), ClassLabel):
             tables = {split: table.class_encode_column(self.label_column) for split, table in tables.items()}
         for split, table in tables.items():
             missing = {self.image_column, self.label_column} - set(table.column_names)
             if missing:
-                raise DataOptionError(
+                raise ConfigError(
                     f"the {split} split of {self.path} has no column {', '.join(sorted(missing))}; its "
                     f"columns: {', '.join(table.column_names)} (set image_column and label_column)"
                 )
@@ -206,13 +202,13 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
                     self.path, self.name, data_dir=self.data_dir, cache_dir=self.cache_dir
                 )
         except (ConnectionError, OSError) as error:  # offline, no such set, unreadable files
-            raise HubDataUnavailable(
+            raise UnavailableError(
                 f"cannot load the Hugging Face data set {self.path!r} ({_first_line(error)}): with no "
                 "network, run once where there is one (datasets caches it), or save_to_disk() it there and "
                 "pass that folder as --data.path"
             ) from None
         except RuntimeError as error:  # datasets refuses it, e.g. a hub set that needs a loading script
-            raise HubDataUnavailable(
+            raise UnavailableError(
                 f"cannot load the Hugging Face data set {self.path!r}: {_first_line(error)}"
             ) from None
         if isinstance(loaded, datasets.Dataset):

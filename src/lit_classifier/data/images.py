@@ -24,7 +24,7 @@ from pathlib import Path
 from PIL import Image
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,6 @@ log = logging.getLogger(__name__)
 IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "PPM", "TIFF", "WEBP")
 
 
-class ImageFolderError(InputError, ValueError):
-    """A folder or image file that cannot give images: none there, no classes, or an unreadable file."""
-
-
 def image_files(folder: Path) -> list[Path]:
     """Every image file under ``folder`` (any depth, hidden folders included), sorted by path."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
@@ -45,7 +41,7 @@ def image_files(folder: Path) -> list[Path]:
 
 def read_image(source: Path | bytes, name: str | None = None) -> Image.Image:
     """The decoded image in the file at ``source`` or in its bytes (a posted file); an
-    ``ImageFolderError`` naming it (``name``, else the path) if it cannot be read."""
+    ``DataError`` naming it (``name``, else the path) if it cannot be read."""
     file = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with Image.open(file, formats=IMAGE_FORMATS) as image:
@@ -55,7 +51,7 @@ def read_image(source: Path | bytes, name: str | None = None) -> Image.Image:
     # no OSError.
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         named = name or (source if isinstance(source, Path) else "of the given bytes")
-        raise ImageFolderError(f"cannot read image {named}: {unreadable_reason(error, source)}") from error
+        raise DataError(f"cannot read image {named}: {unreadable_reason(error, source)}") from error
 
 
 def decode_problem(path: Path) -> str | None:
@@ -118,7 +114,7 @@ def readable(paths: Sequence[Path], strict: bool) -> list[Path]:
         if problem is None:
             kept.append(path)
         elif strict:
-            raise ImageFolderError(f"cannot read image {path}: {problem} (strict: false skips it)")
+            raise DataError(f"cannot read image {path}: {problem} (strict: false skips it)")
         else:
             log.warning("skipping unreadable image %s: %s", path, problem)
     return kept

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from lit_classifier.errors import InputError
-
-
-class LabelError(InputError, ValueError):
-    """A label outside ``[0, num_classes)``; the message names the value, the sample and the split."""
+from lit_classifier.errors import DataError
 
 
 def check_labels(labels: Tensor, num_classes: int, where: str) -> None:
-    """Raise ``LabelError`` naming the first label outside ``[0, num_classes)`` and ``where`` it is."""
+    """Raise ``DataError`` naming the first label outside ``[0, num_classes)`` and ``where`` it is."""
     if len(labels) == 0:
         return
     bad = (labels < 0) | (labels >= num_classes)
     if bool(bad.any()):
         position = int(bad.nonzero()[0, 0])
-        raise LabelError(
+        raise DataError(
             f"label {int(labels[position])} of sample {position} in {where} is outside "
             f"[0, {num_classes}): the data set has {num_classes} classes"
         )

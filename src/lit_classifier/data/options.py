@@ -7,11 +7,7 @@ minutes later.
 
 from __future__ import annotations
 
-from lit_classifier.errors import InputError
-
-
-class DataOptionError(InputError, ValueError):
-    """A data module option outside its allowed range; the message names the option and the range."""
+from lit_classifier.errors import ConfigError
 
 
 def check_fraction(name: str, value: float, *, zero_allowed: bool = False) -> None:
@@ -19,7 +15,7 @@ def check_fraction(name: str, value: float, *, zero_allowed: bool = False) -> No
     inside = 0 <= value < 1 if zero_allowed else 0 < value < 1
     if not inside:
         interval = "[0, 1)" if zero_allowed else "(0, 1)"
-        raise DataOptionError(
+        raise ConfigError(
             f"{name} must be in {interval}, the share of the images it holds out (0.1 is a tenth), "
             f"got {value}"
         )
@@ -27,4 +23,4 @@ def check_fraction(name: str, value: float, *, zero_allowed: bool = False) -> No
 
 def check_at_least(name: str, value: int, minimum: int) -> None:
     if value < minimum:
-        raise DataOptionError(f"{name} must be at least {minimum}, got {value}")
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")

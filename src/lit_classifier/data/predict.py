@@ -23,7 +23,8 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms import v2
 
-from lit_classifier.data.images import ImageFolderError, image_files, read_image, readable
+from lit_classifier.data.images import image_files, read_image, readable
+from lit_classifier.errors import DataError
 
 
 class ImageTransform:
@@ -68,7 +69,7 @@ class PredictImages(Dataset):
     prediction writer names each row's file from it. An item is ``(image, -1)``: the image through
     ``transform`` and -1 for the unknown label, so a batch has the shape of the labelled splits'.
     Unreadable files are left out, each reported in one logged line (``strict``: an error naming
-    the first); a missing path or no image at all is an ``ImageFolderError`` naming it.
+    the first); a missing path or no image at all is an ``DataError`` naming it.
     """
 
     def __init__(
@@ -83,7 +84,7 @@ class PredictImages(Dataset):
         kept = readable(found, strict)
         if not kept:
             named = ", ".join(str(s) for s in sources)
-            raise ImageFolderError(f"none of the {len(found)} image files under {named} can be read")
+            raise DataError(f"none of the {len(found)} image files under {named} can be read")
         self.samples = [(path, -1) for path in kept]
         self.transform = transform
 
@@ -100,9 +101,9 @@ def find_images(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise ImageFolderError(f"{path} does not exist: give an image file or a folder of images")
+        raise DataError(f"{path} does not exist: give an image file or a folder of images")
     files = image_files(path)
     if not files:
         looked_for = ", ".join(IMG_EXTENSIONS)
-        raise ImageFolderError(f"no images under {path} (looked for {looked_for} at any depth)")
+        raise DataError(f"no images under {path} (looked for {looked_for} at any depth)")
     return files

@@ -30,11 +30,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import Dataset, DistributedSampler
 
-from lit_classifier.errors import InputError
-
-
-class SplitSizeError(InputError, ValueError):
-    """A split too small for the batch size or the number of processes; the message gives both numbers."""
+from lit_classifier.errors import ConfigError
 
 
 class TrainingOrder(DistributedSampler):
@@ -105,7 +101,7 @@ def distributed_sampler(
         sampler: DistributedSampler = TrainingOrder(dataset, num_replicas, rank, seed, skip)
         if len(sampler) < batch_size:  # training keeps full batches only: there would be no step at all
             each = f"each of the {num_replicas} processes gets" if num_replicas > 1 else "there are"
-            raise SplitSizeError(
+            raise ConfigError(
                 f"batch_size={batch_size} is larger than the {len(sampler)} training images {each} "
                 f"(batch_size is per process), so training would have no full batch: set batch_size "
                 f"to {len(sampler)} or less"
@@ -122,7 +118,7 @@ def check_evaluation_size(size: int, num_replicas: int, split: str) -> None:
     processes one: a process with no batch would skip the first forward pass, where DDP syncs
     buffers, and Lightning refuses a loader without batches on any process."""
     if size < num_replicas:
-        raise SplitSizeError(
+        raise ConfigError(
             f"the {split} split has {size} samples for {num_replicas} processes: each process needs at "
             "least one; run on fewer processes (--trainer.devices, --trainer.num_nodes) or a larger split"
         )

@@ -35,12 +35,7 @@ from lit_classifier.data.cifar_batches import read_batches, read_class_names
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.tensors import ImageTensors, carve_validation
-from lit_classifier.errors import InputError
-
-
-class DataFilesMissing(InputError, FileNotFoundError):
-    """The files of a data set are not where they should be, and could not be downloaded."""
-
+from lit_classifier.errors import UnavailableError
 
 #: One split as read from the files: images (N, C, H, W) uint8, labels (N,), the class names.
 Split = tuple[Tensor, Tensor, list[str]]
@@ -200,10 +195,10 @@ class StandardDataModule(ClassificationDataModule):
         source = f"the {'training' if train else 'test'} files in {self.data_dir / self.spec.folder}"
         return ImageTensors(images.contiguous(), labels, source)
 
-    def _missing_error(self, reason: str) -> DataFilesMissing:
+    def _missing_error(self, reason: str) -> UnavailableError:
         where = self.data_dir / self.spec.folder
         listed = "\n".join(f"  {where / name}" for name in self.spec.files)
-        return DataFilesMissing(
+        return UnavailableError(
             f"{type(self).__name__}: {reason}, and these files are missing:\n{listed}\n"
             f"Get them by running once with network access and `--data.download true` "
             f"(data_dir={self.data_dir}), or download {self.spec.url} and unpack it so that the files "

@@ -38,10 +38,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_classifier.data.augment import CollateBatch
-from lit_classifier.data.chunks import ChunksError, check_chunks, read_info, split_dir
+from lit_classifier.data.chunks import check_chunks, read_info, split_dir
 from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.sampling import process_grid
+from lit_classifier.errors import DataError
 
 
 class DecodeSample:
@@ -131,14 +132,14 @@ class StreamingDataModule(EncodedImagesDataModule):
 
         try:
             train, val = stream("train", train=True), stream("val", train=False)
-        except ChunksError:
+        except DataError:
             raise
         except (OSError, ValueError) as error:  # a split without its index: a conversion cut short
             reason = str(error).strip().splitlines()[0]  # litdata's hints follow on further lines
-            raise ChunksError(f"{self.input_dir}: a split is missing ({reason}): convert it again") from None
+            raise DataError(f"{self.input_dir}: a split is missing ({reason}): convert it again") from None
         try:
             test = stream("test", train=False)
-        except ChunksError:
+        except DataError:
             raise
         except (OSError, ValueError):  # no test split of its own: litdata finds no index there
             test = val

@@ -14,8 +14,8 @@ import torch
 from torch.utils.data import Dataset
 
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.options import DataOptionError
 from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.errors import ConfigError
 
 # CIFAR-10's statistics, so the normalised values have the same range as the real set's.
 CIFAR10_LIKE_MEAN = (0.4914, 0.4822, 0.4465)
@@ -49,9 +49,9 @@ class SyntheticDataModule(ClassificationDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         if channels not in (1, 3):
-            raise DataOptionError(f"channels must be 1 or 3, got {channels}")
+            raise ConfigError(f"channels must be 1 or 3, got {channels}")
         if num_classes < 2 or image_size < 1 or train_size < 1 or val_size < 1:
-            raise DataOptionError(
+            raise ConfigError(
                 "num_classes must be at least 2 and image_size, train_size, val_size positive, got "
                 f"{num_classes}, {image_size}, {train_size}, {val_size}"
             )

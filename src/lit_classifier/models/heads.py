@@ -13,17 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import FitError
 
 log = logging.getLogger(__name__)
-
-
-class ClassCountError(InputError, ValueError):
-    """The model (or its checkpoint) and the data disagree on the number of classes."""
-
-
-class InputShapeError(InputError, ValueError):
-    """The network cannot run on images of the data's shape."""
 
 
 def final_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear] | None:
@@ -75,7 +67,7 @@ def check_output_size(model: nn.Module, num_classes: int, input_shape: tuple[int
     try:
         logits = model(torch.zeros(2, *input_shape))
     except RuntimeError as error:
-        raise InputShapeError(
+        raise FitError(
             f"{type(model).__name__} cannot run on the data's images, shaped {tuple(input_shape)} "
             f"(channels, height, width): {error}. For a 3-channel network on grayscale data set "
             "`to_rgb: true` in the data module."
@@ -83,7 +75,7 @@ def check_output_size(model: nn.Module, num_classes: int, input_shape: tuple[int
     finally:
         model.train(was_training)
     if logits.ndim != 2 or logits.shape[1] != num_classes:
-        raise ClassCountError(
+        raise FitError(
             f"{type(model).__name__} outputs shape {tuple(logits.shape)} for a batch of 2, but the data "
             f"has {num_classes} classes: its last layer must give (batch, {num_classes}) logits."
         )
@@ -132,7 +124,7 @@ def check_data_fits(num_classes: int | None, input_shape: Any, datamodule: Any) 
             "or train with a data module that has `num_classes` (see lit_classifier.data)"
         )
     if data_classes is not None and num_classes != data_classes:
-        raise ClassCountError(
+        raise FitError(
             f"the model was built for {num_classes} classes but {type(datamodule).__name__} "
             f"has {data_classes}: use a matching data set, or a model trained on this one"
         )
@@ -152,7 +144,7 @@ def check_input_shape(expected: Any, given: Any, datamodule: object) -> None:
     """A network built for one image shape must not be fed another by a re-configured data module."""
     if expected is not None and given is not None and tuple(expected) != tuple(given):
         source = datamodule if isinstance(datamodule, str) else type(datamodule).__name__
-        raise InputShapeError(
+        raise FitError(
             f"the model was built for images shaped {tuple(expected)} (channels, height, width) but "
             f"{source} gives {tuple(given)}: drop the option that changes the image size or channels, "
             "or train a model for this shape"

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import UnavailableError
 
 
 class TorchvisionModel(nn.Module):
@@ -66,11 +66,7 @@ def _weights_member(weights_enum: Any, weights: str) -> Any:
         ) from None
 
 
-class WeightsUnavailable(InputError, RuntimeError):
-    """Pretrained weights that could not be downloaded: an offline machine, or no such file there."""
-
-
-def offline_error(what: str, url: str, error: BaseException) -> WeightsUnavailable:
+def offline_error(what: str, url: str, error: BaseException) -> UnavailableError:
     """The error for weights that could not be downloaded: what, from where, why, and what to do.
 
     A server that answered (404, 403, ...) is named with its answer: the machine is online and the
@@ -79,12 +75,12 @@ def offline_error(what: str, url: str, error: BaseException) -> WeightsUnavailab
     status = getattr(error, "code", None) or getattr(getattr(error, "response", None), "status_code", None)
     if isinstance(status, int):
         where = getattr(error, "url", None) or getattr(getattr(error, "response", None), "url", None) or url
-        return WeightsUnavailable(
+        return UnavailableError(
             f"could not download the pretrained weights {what}: {where} answered HTTP {status}, so they "
             "are not there; check the model's name and its weights, or train without pretrained weights"
         )
     cache = Path(torch.hub.get_dir()) / "checkpoints"
-    return WeightsUnavailable(
+    return UnavailableError(
         f"could not download the pretrained weights {what} from {url} ({error}); this machine seems "
         f"to be offline. Download them once on a machine with a network into the cache ({cache}; "
         "TORCH_HOME moves it) and copy the cache here, or train without pretrained weights."

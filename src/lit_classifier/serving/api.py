@@ -23,8 +23,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from torch import Tensor
 
-from lit_classifier.data.images import ImageFolderError, read_image
-from lit_classifier.errors import short_repr
+from lit_classifier.data.images import read_image
+from lit_classifier.errors import DataError, short_repr
 from lit_classifier.inference import image_transform, ranked
 from lit_classifier.module import ClassifierModule
 
@@ -97,7 +97,7 @@ class ClassifierAPI(ls.LitAPI):
             return self.transform(read_image(posted_bytes(request), f"in the field {FIELD}"))
         except Refusal as refusal:
             return refusal
-        except ImageFolderError as error:
+        except DataError as error:
             too_big = "MAX_IMAGE_PIXELS" in str(error)  # a decompression bomb: too many pixels
             return Refusal(413 if too_big else 422, str(error))
 

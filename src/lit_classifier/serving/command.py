@@ -21,11 +21,10 @@ from typing import Any, Literal
 import litserve as ls
 from jsonargparse import auto_cli
 
-from lit_classifier.checkpoints.io import CheckpointError
 from lit_classifier.checkpoints.runs import check_ckpt_path
 from lit_classifier.command.parser import ClassifierParser
 from lit_classifier.command.resume import resolve_last
-from lit_classifier.errors import InputError, command_errors
+from lit_classifier.errors import CheckpointError, InputError, command_errors
 from lit_classifier.module import ClassifierModule
 from lit_classifier.serving.api import FIELD, ClassifierAPI
 from lit_classifier.serving.limits import RequestLimits

@@ -19,7 +19,8 @@ From Python::
     result.best.params, result.checkpoint
 """
 
+from lit_classifier.errors import ConfigError
 from lit_classifier.sweep.command import SweepResult, main, sweep
-from lit_classifier.sweep.config import SweepConfig, SweepConfigError, load_config
+from lit_classifier.sweep.config import SweepConfig, load_config
 
-__all__ = ["SweepConfig", "SweepConfigError", "SweepResult", "load_config", "main", "sweep"]
+__all__ = ["ConfigError", "SweepConfig", "SweepResult", "load_config", "main", "sweep"]

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import optuna
 import yaml
 
-from lit_classifier.errors import InputError
+from lit_classifier.errors import ConfigError
 
 #: The metrics whose direction is known; any other logged metric needs ``direction``.
 DIRECTIONS = {"val_acc": "maximize", "val_loss": "minimize"}
@@ -45,10 +45,6 @@ PARAMETERS["categorical"] = {"choices"}
 _KEYS = {"study_name", "storage", "n_trials", "metric", "direction", "args", "space", "sampler", "pruner"}
 Fail = Callable[[str, str], NoReturn]
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a study name is also its runs' folder name
-
-
-class SweepConfigError(InputError, ValueError):
-    """A sweep file, or one of its entries, that cannot be used."""
 
 
 @dataclass
@@ -96,7 +92,7 @@ class SweepConfig:
         self.pruner_factory()
 
     def _fail(self, entry: str, reason: str) -> NoReturn:
-        raise SweepConfigError(f"{self.source}: {entry}: {reason}")
+        raise ConfigError(f"{self.source}: {entry}: {reason}")
 
     def sampler_factory(self, seed_offset: int) -> optuna.samplers.BaseSampler:
         """The sampler; its seed moves on by ``seed_offset`` (the trials the study already has), so
@@ -115,18 +111,18 @@ def load_config(path: Path, **overrides: Any) -> SweepConfig:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
-        raise SweepConfigError(f"cannot read the sweep file {path}: {error.strerror}") from None
+        raise ConfigError(f"cannot read the sweep file {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
-        raise SweepConfigError(f"{path}: not YAML{line}: {getattr(error, 'problem', error)}") from None
+        raise ConfigError(f"{path}: not YAML{line}: {getattr(error, 'problem', error)}") from None
     if not isinstance(data, dict):
-        raise SweepConfigError(f"{path}: a mapping of {', '.join(sorted(_KEYS))}")
+        raise ConfigError(f"{path}: a mapping of {', '.join(sorted(_KEYS))}")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise SweepConfigError(f"{path}: {unknown[0]}: not a sweep entry (known: {', '.join(sorted(_KEYS))})")
+        raise ConfigError(f"{path}: {unknown[0]}: not a sweep entry (known: {', '.join(sorted(_KEYS))})")
     if "space" not in data:
-        raise SweepConfigError(f"{path}: space: missing: the options to search")
+        raise ConfigError(f"{path}: space: missing: the options to search")
     data.update({key: value for key, value in overrides.items() if value is not None})
     return SweepConfig(**data, source=str(path))
 
