@@ -39,7 +39,7 @@ from lit_classifier.outputs import replaced_file, written_whole
 
 def example_input(module: nn.Module, batch_size: int = 2) -> Tensor:
     """Zeros shaped like the module's images: ``input_shape`` as the data module gave it."""
-    shape = getattr(module, "hparams", {}).get("input_shape")
+    shape = module.record.input_shape if isinstance(module, ClassifierModule) else None
     if shape is None:
         raise ValueError(
             f"{type(module).__name__} does not know its input shape: pass example=torch.zeros(1, C, H, W), "

@@ -22,7 +22,6 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from lit_classifier.checkpoints.record import data_spec
 from lit_classifier.checkpoints.trust import build
 from lit_classifier.data.predict import ImageTransform, PredictImages
 from lit_classifier.errors import InputError
@@ -66,7 +65,7 @@ def predict_images(
 def image_transform(module: ClassifierModule, trusted_modules: Sequence[str] = ()) -> ImageTransform:
     """What turns a new image into the module's input: the evaluation transform of the data module
     recorded in the module (rebuilt only if ``lit_classifier.checkpoints.trust`` allows it)."""
-    spec = data_spec(module.hparams, "the module's record", trusted_modules)
+    spec = module.record.data_spec("the module's record", trusted_modules)
     if spec is None:
         raise InputError(
             "the module does not record the data module it was trained with, so it cannot prepare new "

@@ -18,12 +18,8 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from typing_extensions import Self
 
-from lit_classifier.checkpoints.record import (
-    check_checkpoint_fits,
-    describe_data,
-    describe_objects,
-    load_module,
-)
+from lit_classifier.checkpoints.load import check_checkpoint_fits, load_module
+from lit_classifier.checkpoints.record import Record, describe_data
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.models.heads import check_data_fits, check_logits, fit_network, known_classes
 from lit_classifier.optim import RecipeSGD, needs_total_steps, scheduler_config
@@ -73,29 +69,28 @@ class ClassifierModule(L.LightningModule):
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         # Built once on a placeholder, so that a bad value (lr -1) fails now, not when training starts.
         optimizer([nn.Parameter(torch.zeros(1))])
-        # The checkpoint's record is plain data: objects are described, never pickled, and a loader
-        # builds from the description only what is on its allowlist (lit_classifier.checkpoints.trust).
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
-        self.hparams.update(describe_objects(model, optimizer, scheduler))
+        # What a checkpoint carries besides the weights, as plain data: objects are described, never
+        # pickled, and a loader builds from a description only what is on its allowlist
+        # (lit_classifier.checkpoints.trust). Written in one place: on_save_checkpoint.
+        self.record = Record.describing(model, optimizer, scheduler)
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self.num_classes: int | None = None
-        self.class_names: list[str] = []
         if num_classes is not None:
             self.adopt_data(num_classes, class_names, input_shape)
 
     def adopt_data(self, num_classes: int, class_names: Any = None, input_shape: Any = None) -> None:
         """Size the head for ``num_classes``, check the network on ``input_shape`` (channels, height,
-        width), build the metrics; ``hparams`` records the values, so the checkpoint knows them."""
+        width), build the metrics; the record keeps the values, so the checkpoint knows them."""
         input_shape = fit_network(self.model, num_classes, class_names, input_shape)
         if input_shape is not None:
             self.example_input_array = torch.zeros(1, *input_shape)
-        self.num_classes = num_classes
-        self.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
-        self.hparams.update(num_classes=num_classes, class_names=self.class_names, input_shape=input_shape)
+        self.record.num_classes = num_classes
+        self.record.class_names = list(class_names) if class_names else [str(i) for i in range(num_classes)]
+        self.record.input_shape = input_shape
         self.train_metrics = StageMetrics(num_classes, skip_nonfinite=True)
         self.val_metrics = StageMetrics(num_classes, detailed=True)
         self.test_metrics = StageMetrics(num_classes, detailed=True)
@@ -104,17 +99,30 @@ class ClassifierModule(L.LightningModule):
         """Take the class count, names and image shape from the data module, or check them."""
         datamodule: Any = getattr(self.trainer, "datamodule", None)  # plain DataLoaders: none
         if datamodule is not None:  # recorded so that `predict` can prepare new images the same way
-            self.hparams["data"] = describe_data(datamodule)
+            self.record.data = describe_data(datamodule)
         data_classes = known_classes(datamodule)
         if self.num_classes is None and data_classes is not None:  # a user's data module may have no names
             names = getattr(datamodule, "class_names", None)
             self.adopt_data(data_classes, names, getattr(datamodule, "dims", None))
-        check_data_fits(self.num_classes, self.hparams.get("input_shape"), datamodule)
+        check_data_fits(self.num_classes, self.record.input_shape, datamodule)
+
+    @property
+    def num_classes(self) -> int | None:
+        """The classes the head is sized for; ``None`` until the data is known."""
+        return self.record.num_classes
+
+    @property
+    def class_names(self) -> list[str]:
+        """One name per class, in label order."""
+        return self.record.class_names
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The record, with the init arguments Lightning put there: what loading needs, as plain data."""
+        checkpoint["hyper_parameters"] = self.record.as_hyper_parameters(self.hparams)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse a checkpoint made for other data or another network, before its weights are copied."""
-        shape = self.hparams.get("input_shape")
-        check_checkpoint_fits(checkpoint, self.num_classes, shape, self.state_dict())
+        check_checkpoint_fits(checkpoint, self.num_classes, self.record.input_shape, self.state_dict())
 
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)
@@ -177,7 +185,7 @@ class ClassifierModule(L.LightningModule):
     ) -> Self:
         """The module of a checkpoint, building only what ``lit_classifier.checkpoints.trust``
         allows: ``model=`` gives the network (yours, unless ``trusted_modules=[...]``); no optimizer
-        or scheduler is built from the file. See ``lit_classifier.checkpoints.record.load_module``."""
+        or scheduler is built from the file. See ``lit_classifier.checkpoints.load.load_module``."""
         if hparams_file is not None:
             raise ValueError("hparams_file is not used: the checkpoint holds its own plain-data record")
         return load_module(cls, Path(checkpoint_path), map_location, strict, weights_only, **kwargs)

@@ -41,7 +41,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     Pass it to the Trainer as a plugin (``L.Trainer(plugins=[AtomicCheckpointIO()])``); the command
     line and ``train_model`` do. Remote paths (``s3://...``) keep Lightning's own writer.
+
+    A command reads its ``--ckpt_path`` before the Trainer exists (to take the network and data
+    from its record) and hands the loaded checkpoint over (``hand_over``), so that restoring the run
+    does not read the file a second time.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handed_over: tuple[Path, dict[str, Any]] | None = None
+
+    def hand_over(self, path: str | Path, checkpoint: dict[str, Any]) -> None:
+        """Give the next ``load_checkpoint(path)`` this checkpoint, already read and checked."""
+        self._handed_over = (Path(path).resolve(), checkpoint)
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
@@ -59,6 +71,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> dict[str, Any]:
         if not is_local(path):
             return super().load_checkpoint(path, map_location, weights_only is not False)
+        handed_over, self._handed_over = self._handed_over, None
+        if handed_over is not None and handed_over[0] == Path(path).resolve():
+            return handed_over[1]
         return load_checkpoint_file(Path(path), map_location=map_location, weights_only=weights_only)
 
 

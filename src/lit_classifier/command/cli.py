@@ -47,6 +47,7 @@ class ClassifierCLI(LightningCLI):
     ckpt_path: str | None = None  # withheld from LightningCLI, which would build what the file names
     run_folder: Path | None = None  # reserved before the logger is built; removed if nothing is written
     data_named: bool = False  # the command line names its data module class, which wins over a checkpoint's
+    checkpoint: dict[str, Any] | None = None  # the file of --ckpt_path, read once, restored from by the run
 
     def setup_parser(
         self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
@@ -71,8 +72,8 @@ class ClassifierCLI(LightningCLI):
         subcommand = str(self.subcommand)
         config = self.config[subcommand]
         if self.ckpt_path is not None:
-            root = runs.logger_root(config)
-            resume.apply(self.ckpt_path, config, subcommand, root, DEFAULTS, self.data_named)
+            root, named = runs.logger_root(config), self.data_named
+            self.checkpoint = resume.apply(self.ckpt_path, config, subcommand, root, DEFAULTS, named)
         check_command(config, subcommand, config.get("ckpt_path"))
         self.run_folder = runs.reserve_run_folder(config)
 
@@ -84,7 +85,11 @@ class ClassifierCLI(LightningCLI):
         # The checkpoint records how its network was built, so that it can be rebuilt (allowlisted).
         if isinstance(self.model, ClassifierModule):
             spec = self.config[self.subcommand]["model.init_args.model"]
-            self.model.hparams["model"] = spec.as_dict() if hasattr(spec, "as_dict") else spec
+            self.model.record.network = spec.as_dict() if hasattr(spec, "as_dict") else spec
+        checkpoint_io = self.trainer.strategy.checkpoint_io
+        if self.checkpoint is not None and isinstance(checkpoint_io, AtomicCheckpointIO):
+            checkpoint_io.hand_over(self.config[self.subcommand]["ckpt_path"], self.checkpoint)
+        self.checkpoint = None
 
     def _run(self, method: Any, model: ClassifierModule, **kwargs: Any) -> None:
         """Run a Trainer method: a run that wrote nothing leaves no folder; errors name the checkpoint;

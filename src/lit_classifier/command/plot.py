@@ -13,7 +13,6 @@ from pathlib import Path
 
 from jsonargparse import auto_cli
 
-from lit_classifier.checkpoints.record import data_spec
 from lit_classifier.checkpoints.runs import run_checkpoint
 from lit_classifier.checkpoints.trust import build
 from lit_classifier.errors import CheckpointError, command_errors
@@ -38,7 +37,7 @@ def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None =
     checkpoint = run_checkpoint(run_dir)
     trusted = trusted_modules or []
     module = ClassifierModule.load_from_checkpoint(checkpoint, trusted_modules=trusted)
-    spec = data_spec(module.hparams, str(checkpoint), trusted)
+    spec = module.record.data_spec(str(checkpoint), trusted)
     if spec is None:
         raise CheckpointError(f"{checkpoint} does not describe the data module it was trained on")
     datamodule = build(spec)

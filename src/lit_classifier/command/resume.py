@@ -31,7 +31,7 @@ from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.callbacks.nonfinite import NonFiniteLossError
 from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
-from lit_classifier.checkpoints.record import data_spec, network_spec, record
+from lit_classifier.checkpoints.record import Record
 from lit_classifier.checkpoints.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
 from lit_classifier.checkpoints.trust import checked_spec, local_data
 from lit_classifier.command.parser import Defaults
@@ -55,8 +55,10 @@ def apply(
     runs: Path | None,
     defaults: Defaults,
     data_named: bool = False,
-) -> None:
-    """Resolve ``last``, read the checkpoint's record and put its network and data into ``config``.
+) -> dict[str, Any] | None:
+    """Resolve ``last``, read the checkpoint's record and put its network and data into ``config``;
+    return the loaded checkpoint (``None`` for one that Lightning resolves itself), which the run
+    then restores from without reading the file again.
 
     ``config`` is the subcommand's part of the configuration. An option counts as given when it
     differs from its class's default (``specs.minimal_spec``); ``defaults`` are the command's
@@ -68,29 +70,32 @@ def apply(
     check_ckpt_path(value or None)
     config["ckpt_path"] = value or None
     if not value or value in SPECIAL_CKPT_PATHS or not is_local(value):
-        return  # Lightning resolves these itself; the network and data come from the command line
-    weights_only = config.get("weights_only")
-    hparams = record(load_checkpoint_file(Path(value), map_location="cpu", weights_only=weights_only), value)
+        return None  # Lightning resolves these itself; the network and data come from the command line
+    checkpoint = load_checkpoint_file(
+        Path(value), map_location="cpu", weights_only=config.get("weights_only")
+    )
+    record = Record.read(checkpoint, value)
     trusted = list(config.get("trusted_modules") or [])
-    for name in ("num_classes", "class_names", "input_shape"):  # what the network was trained for
-        if config.get(f"model.init_args.{name}") is None and hparams.get(name) is not None:
-            config[f"model.init_args.{name}"] = hparams[name]
+    for name, saved in record.trained_for().items():  # what the network was trained for
+        if config.get(f"model.init_args.{name}") is None and saved is not None:
+            config[f"model.init_args.{name}"] = saved
     network = "model.init_args.model"
     if minimal_spec(config[network]) == Namespace(class_path=defaults.network):
-        config[network] = _namespace(network_spec(hparams, value, trusted))
+        config[network] = _namespace(record.network_spec(value, trusted))
     given_data = minimal_spec(config["data"])
     given = list((given_data.get("init_args") or Namespace()).keys())
     chosen = class_path_of(resolve(given_data["class_path"]))
     if data_named or chosen != class_path_of(resolve(defaults.data)):
-        saved_spec = hparams.get("data")
+        saved_spec = record.data
         # The command named the checkpoint's class: the checkpoint's options, then the command's.
         if isinstance(saved_spec, dict) and chosen == saved_spec.get("class_path"):
             saved = local_data(checked_spec(saved_spec, "data module", value), value, given)
             config["data"] = _namespace(saved, given_data.get("init_args"))
-    elif (saved_data := data_spec(hparams, value, trusted, given)) is not None:
+    elif (saved_data := record.data_spec(value, trusted, given)) is not None:
         config["data"] = _namespace(saved_data, given_data.get("init_args"))
     if subcommand == "fit":
-        refuse_changed_options(hparams, config["model.init_args"], value)
+        refuse_changed_options(record.optimization(), config["model.init_args"], value)
+    return checkpoint
 
 
 def names_data_module(args: ArgsType) -> bool:
@@ -139,10 +144,11 @@ def _yaml_value(value: str) -> Any:
         return value
 
 
-def refuse_changed_options(hparams: dict[str, Any], options: Namespace, source: str) -> None:
-    """A resumed ``fit`` keeps the checkpoint's optimizer state: its settings must not change."""
-    for name, saved in hparams.items():
-        if name in SET_ELSEWHERE or name not in options:
+def refuse_changed_options(saved_options: dict[str, Any], options: Namespace, source: str) -> None:
+    """A resumed ``fit`` keeps the checkpoint's optimizer state: the settings it was trained with
+    (``Record.optimization``) must not change."""
+    for name, saved in saved_options.items():
+        if name not in options:
             continue
         given = options[name].as_dict() if isinstance(options[name], Namespace) else options[name]
         if name in ("optimizer", "scheduler"):
@@ -156,10 +162,6 @@ def refuse_changed_options(hparams: dict[str, Any], options: Namespace, source: 
                 "optimizer state, so these options cannot change: resume with the options it was "
                 "trained with (its run folder's config.yaml), or start a new run"
             )
-
-
-#: Record entries a resumed run may not compare: set by the data, or checked by other means.
-SET_ELSEWHERE = ("model", "data", "num_classes", "class_names", "input_shape")
 
 
 def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str:

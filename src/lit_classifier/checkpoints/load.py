@@ -1,0 +1,106 @@
+"""A module rebuilt from a checkpoint, and the checks that a checkpoint fits the network and data.
+
+Loading builds nothing the user did not choose: the network comes from ``model=`` or, if not given,
+from the record's description when ``lit_classifier.checkpoints.trust`` allows it; the optimizer and
+scheduler are never built from a file. A checkpoint made for another class count, image shape or
+architecture is refused, naming the first difference, before any weight is copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from torch import Tensor, nn
+
+from lit_classifier.checkpoints.io import load_checkpoint_file
+from lit_classifier.checkpoints.record import Record
+from lit_classifier.checkpoints.trust import build
+from lit_classifier.errors import CheckpointError, FitError
+from lit_classifier.models.heads import check_input_shape
+from lit_classifier.specs import init_parameters, is_plain
+
+if TYPE_CHECKING:
+    from lit_classifier.module import ClassifierModule
+
+ModuleT = TypeVar("ModuleT", bound="ClassifierModule")
+
+
+def load_module(
+    cls: type[ModuleT],
+    path: Path,
+    map_location: Any = None,
+    strict: bool | None = None,
+    weights_only: bool | None = None,
+    *,
+    model: nn.Module | None = None,
+    trusted_modules: Sequence[str] = (),
+    **kwargs: Any,
+) -> ModuleT:
+    """``cls`` with the weights of the checkpoint at ``path``, on the CPU unless ``map_location``.
+
+    Args:
+        cls: the LightningModule class (``ClassifierModule`` or a subclass); never taken from the file.
+        path: the checkpoint file.
+        map_location: where to put the module afterwards (``"cuda"``, a device).
+        strict: whether every weight must match (``None``: yes).
+        weights_only: ``False`` reads pickled objects too: only for files you trust.
+        model: the network; ``None`` rebuilds it from the checkpoint's description (allowlisted).
+        trusted_modules: modules whose ``nn.Module`` classes a checkpoint may name.
+        kwargs: further ``__init__`` arguments; they take precedence over the checkpoint's.
+    """
+    checkpoint = load_checkpoint_file(path, map_location="cpu", weights_only=weights_only)
+    source = str(path)
+    record = Record.read(checkpoint, source)
+    network = model if model is not None else build(record.network_spec(source, trusted_modules))
+    accepted = init_parameters(cls)
+    arguments = {k: v for k, v in record.arguments.items() if k in accepted and is_plain(v)}
+    arguments.update({k: v for k, v in record.trained_for().items() if k in accepted})
+    module = cls(network, **{**arguments, **kwargs})
+    # Keep the descriptions, so that a checkpoint written by this module again still has them.
+    module.record.data = record.data
+    if model is None:
+        module.record.network = record.network
+    try:
+        module.on_load_checkpoint(checkpoint)
+        module.load_state_dict(checkpoint["state_dict"], strict=strict is not False)
+    except (CheckpointError, FitError) as error:
+        raise type(error)(f"{source}: {error}") from None
+    return module.to(map_location) if map_location is not None else module
+
+
+def check_checkpoint_fits(
+    checkpoint: Mapping[str, Any], num_classes: int | None, input_shape: Any, weights: Mapping[str, Tensor]
+) -> None:
+    """Refuse a checkpoint made for another class count, image shape or architecture."""
+    saved = Record.read(checkpoint)
+    if saved.num_classes is not None and num_classes is not None and saved.num_classes != num_classes:
+        raise FitError(
+            f"the checkpoint was trained for {saved.num_classes} classes but the data has {num_classes}: "
+            "use the data it was trained on, or fine-tune it with a fresh head"
+        )
+    check_input_shape(saved.input_shape, input_shape, "the data")
+    check_weights(weights, checkpoint["state_dict"])
+
+
+def check_weights(expected: Mapping[str, Tensor], saved: Mapping[str, Any]) -> None:
+    """Raise naming the first weight where the checkpoint and the network differ in name or shape."""
+    for name, tensor in expected.items():
+        if name not in saved:
+            raise FitError(
+                f"it has no weight {name} that this network has: it was trained with another architecture; "
+                "give the network it was trained with (--model.model), or leave the network to the checkpoint"
+            )
+        shape = tuple(getattr(saved[name], "shape", ()))
+        if shape != tuple(tensor.shape):
+            raise FitError(
+                f"its weight {name} is shaped {shape} but this network's is {tuple(tensor.shape)}: it was "
+                "trained with another width or architecture; give the network it was trained with "
+                "(--model.model), or leave the network to the checkpoint"
+            )
+    extra = sorted(set(saved) - set(expected))
+    if extra:
+        raise FitError(
+            f"it has a weight {extra[0]} that this network lacks: it was trained with another architecture"
+        )
