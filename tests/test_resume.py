@@ -79,6 +79,25 @@ def test_a_mid_epoch_checkpoint_resumes_at_the_next_batch_and_ends_like_the_unin
     assert_same_tensors(expected, ended)
 
 
+@pytest.mark.parametrize("stop", ["after epoch 1", "mid-epoch 2"])
+def test_with_loader_workers_a_resume_into_a_later_epoch_takes_that_epochs_order(stop: str) -> None:
+    # Workers fetch ahead as soon as the loader is iterated, which a resumed fit does before it tells
+    # the sampler its epoch: the sampler must know it from the start, or it replays epoch 1's order.
+    run = [*RUN, "--data.num_workers=2"]
+    whole = run_dir(cli("fit", *run, "--trainer.max_epochs=2"))
+    if stop == "after epoch 1":
+        cli("fit", *run, "--trainer.max_epochs=1")
+    else:  # step 6 is the 2nd of epoch 2's 4 steps
+        cli("fit", *run, "--trainer.max_steps=6", "--checkpoint.every_n_train_steps=6")
+
+    resumed = cli("fit", *run, "--trainer.max_epochs=2", "--ckpt_path=last")
+
+    assert resumed.trainer.global_step == 8
+    expected = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    ended = torch.load(run_dir(resumed) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert_same_tensors(expected, ended)
+
+
 def test_ckpt_path_last_also_finds_a_shared_checkpoint_folder(capsys: pytest.CaptureFixture[str]) -> None:
     cli("fit", *RUN, "--trainer.max_epochs=1", "--checkpoint.dirpath=shared")
     capsys.readouterr()

@@ -23,7 +23,7 @@ from lit_classifier.data.augment import BatchTransform, CollateBatch
 from lit_classifier.data.gpu import DeviceBatches
 from lit_classifier.data.options import check_at_least
 from lit_classifier.data.predict import ImageTransform, PredictImages
-from lit_classifier.data.sampling import distributed_sampler, process_grid, training_position
+from lit_classifier.data.sampling import distributed_sampler, epoch_to_train, process_grid, training_position
 from lit_classifier.data.tensors import ImageTensors
 from lit_classifier.errors import ConfigError, DataError
 
@@ -271,6 +271,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             split=split,
             batch_size=self.batch_size,
             resume_at=self._resume_at,
+            epoch=epoch_to_train(self.trainer),
         )
 
     def _dataset(self, split: str) -> Dataset:

@@ -12,6 +12,9 @@ would count some images twice. Here the data module chooses instead:
 - a run resumed from a checkpoint written inside an epoch continues that epoch's order at the
   next batch: the data module saves where training stood (``training_position``), and the
   sampler of that epoch leaves out the samples already trained on (``TrainingOrder``).
+- the sampler knows its epoch when it is made (``epoch_to_train``): a resumed fit iterates its
+  loader before it calls ``set_epoch``, and loader workers fetch ahead at once, so a sampler left at
+  epoch 0 would replay the first epoch's order.
 - validation, test and predict: Lightning's ``UnrepeatedDistributedSampler``: every sample exactly
   once, so shards may differ by one sample and processes may run different numbers of batches
   (the epoch metrics are reduced once at epoch end, so nothing waits on a missing batch).
@@ -64,6 +67,20 @@ def training_position(trainer: L.Trainer | None) -> tuple[int, int] | None:
     return trainer.current_epoch, done
 
 
+def epoch_to_train(trainer: L.Trainer | None) -> int:
+    """The epoch a fit trains next, as known when its training loader is made: the epochs the fit
+    loop has finished (restored from a checkpoint on a resume), plus one when the checkpoint was
+    written after an epoch's last batch, whose end has run. ``trainer.current_epoch`` still reads the
+    checkpoint's epoch there."""
+    if trainer is None:
+        return 0
+    loop = trainer.fit_loop
+    # Counted before the epoch's end hooks (where checkpoints are written); Lightning's annotation
+    # names a tracker without this count, the one it creates has it.
+    epoch = loop.epoch_progress.current.processed  # type: ignore[attr-defined]
+    return epoch + 1 if loop.restarting and loop.epoch_loop.batch_progress.is_last_batch else epoch
+
+
 def process_grid(trainer: L.Trainer | None) -> tuple[int, int]:
     """(number of processes, this process's global rank) of ``trainer``; (1, 0) without one."""
     kwargs = trainer.distributed_sampler_kwargs if trainer is not None else None
@@ -82,6 +99,7 @@ def distributed_sampler(
     split: str,
     batch_size: int = 1,
     resume_at: tuple[int, int] | None = None,
+    epoch: int = 0,
 ) -> DistributedSampler | None:
     """The sampler of process ``rank`` out of ``num_replicas``; ``None``: evaluate in order, one process.
 
@@ -95,10 +113,12 @@ def distributed_sampler(
         batch_size: images per step of each process; training refuses a shard without one full batch.
         resume_at: (epoch, batches of it already trained), from a checkpoint written inside that
             epoch (``training_position``): the training order goes on at the next batch.
+        epoch: the epoch the training order starts at (``epoch_to_train``); Lightning moves it on.
     """
     if train:
         skip = None if resume_at is None else (resume_at[0], resume_at[1] * batch_size)
         sampler: DistributedSampler = TrainingOrder(dataset, num_replicas, rank, seed, skip)
+        sampler.set_epoch(epoch)
         if len(sampler) < batch_size:  # training keeps full batches only: there would be no step at all
             each = f"each of the {num_replicas} processes gets" if num_replicas > 1 else "there are"
             raise ConfigError(
