@@ -20,8 +20,9 @@ from typing_extensions import Self
 
 from lit_classifier.checkpoints.load import check_checkpoint_fits, load_module
 from lit_classifier.checkpoints.record import Record, describe_data
+from lit_classifier.data.interfaces import class_count, datamodule_of, image_shape, named_classes
 from lit_classifier.metrics import StageMetrics
-from lit_classifier.models.heads import check_data_fits, check_logits, fit_network, known_classes
+from lit_classifier.models.heads import check_data_fits, check_logits, fit_network
 from lit_classifier.optim import RecipeSGD, needs_total_steps, scheduler_config
 
 Batch = Sequence[Tensor]
@@ -97,13 +98,12 @@ class ClassifierModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         """Take the class count, names and image shape from the data module, or check them."""
-        datamodule: Any = getattr(self.trainer, "datamodule", None)  # plain DataLoaders: none
+        datamodule = datamodule_of(self.trainer)  # plain DataLoaders: none
         if datamodule is not None:  # recorded so that `predict` can prepare new images the same way
             self.record.data = describe_data(datamodule)
-        data_classes = known_classes(datamodule)
+        data_classes = class_count(datamodule)
         if self.num_classes is None and data_classes is not None:  # a user's data module may have no names
-            names = getattr(datamodule, "class_names", None)
-            self.adopt_data(data_classes, names, getattr(datamodule, "dims", None))
+            self.adopt_data(data_classes, named_classes(datamodule), image_shape(datamodule))
         check_data_fits(self.num_classes, self.record.input_shape, datamodule)
 
     @property

@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from torch import Tensor, nn
 
 from lit_classifier.checkpoints.runs import METRICS
+from lit_classifier.data.interfaces import Standardizes
 from lit_classifier.outputs import written_whole
 
 #: File names written into the run folder.
@@ -276,15 +277,11 @@ def display_images(images: Tensor, denormalize: Callable[[Tensor], Tensor] | Non
 
 
 def denormalizer(datamodule: object) -> Callable[[Tensor], Tensor] | None:
-    """Undoes the data module's normalisation: its ``denormalize``, else its ``mean`` and ``std``."""
-    method = getattr(datamodule, "denormalize", None)
-    if callable(method):
-        return method
-    mean, std = getattr(datamodule, "mean", None), getattr(datamodule, "std", None)
-    if mean is None or std is None:
+    """Undoes the data module's standardisation (``interfaces.Standardizes``), if it says what it was."""
+    if not isinstance(datamodule, Standardizes):
         return None
-    mean_t = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    mean_t = torch.as_tensor(datamodule.mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(datamodule.std, dtype=torch.float32).view(1, -1, 1, 1)
     return lambda images: images * std_t + mean_t
 
 

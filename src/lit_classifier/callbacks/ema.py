@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from lit_classifier.errors import ConfigError
@@ -70,13 +70,13 @@ class WeightEMA(EMAWeightAveraging):
         # Each fit starts afresh (a resume restores the state after this); the average is built later.
         self._averaging, self._resumed = False, None
         super().load_state_dict({"latest_update_step": 0})
-        if self.decay is not None and stage == "fit":
-            callbacks: list[Callback] = getattr(trainer, "callbacks", [])
-            if any(isinstance(c, ModelCheckpoint) and c.save_weights_only for c in callbacks):
-                raise ConfigError(
-                    "--ema.decay needs full checkpoints: a weights-only checkpoint is written without "
-                    "the average (drop --checkpoint.save_weights_only)"
-                )
+        callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning, not declared
+        weights_only = any(isinstance(c, ModelCheckpoint) and c.save_weights_only for c in callbacks)
+        if self.decay is not None and stage == "fit" and weights_only:
+            raise ConfigError(
+                "--ema.decay needs full checkpoints: a weights-only checkpoint is written without "
+                "the average (drop --checkpoint.save_weights_only)"
+            )
 
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]

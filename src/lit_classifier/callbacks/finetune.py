@@ -15,8 +15,10 @@ from lightning.pytorch.callbacks import BaseFinetuning
 from torch import nn
 from torch.nn.parameter import UninitializedParameter
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 
 from lit_classifier.models.heads import final_linear
+from lit_classifier.module import ClassifierModule
 
 
 class HeadFirstFinetuning(BaseFinetuning):
@@ -74,15 +76,14 @@ class HeadFirstFinetuning(BaseFinetuning):
             if key not in backbone_group:
                 backbone_group[key] = value * self.backbone_lr_scale if key.endswith("lr") else value
         for config in pl_module.trainer.lr_scheduler_configs:
-            base_lrs = getattr(config.scheduler, "base_lrs", None)
-            if isinstance(base_lrs, list) and len(base_lrs) < len(optimizer.param_groups):
-                base_lrs.append(base_lrs[0] * self.backbone_lr_scale)
+            schedule = config.scheduler  # ReduceLROnPlateau keeps no base rates
+            if isinstance(schedule, LRScheduler) and len(schedule.base_lrs) < len(optimizer.param_groups):
+                schedule.base_lrs.append(schedule.base_lrs[0] * self.backbone_lr_scale)
 
 
 def network_of(pl_module: L.LightningModule) -> nn.Module:
-    """The network a LightningModule wraps (``ClassifierModule.model``), or the module itself."""
-    network = getattr(pl_module, "model", pl_module)
-    return network if isinstance(network, nn.Module) else pl_module
+    """The network a ``ClassifierModule`` wraps, or any other LightningModule itself."""
+    return pl_module.model if isinstance(pl_module, ClassifierModule) else pl_module
 
 
 def backbone_parameters(network: nn.Module) -> list[nn.Parameter]:

@@ -25,6 +25,7 @@ from lightning.pytorch.callbacks import Callback
 from lit_classifier.checkpoints.io import is_local
 from lit_classifier.checkpoints.runs import INTERRUPTED, checkpoint_folder
 from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.data.interfaces import datamodule_of
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -132,7 +133,7 @@ class Interruption(Callback):
         done = f"resuming mid-epoch: epoch {epoch} had done {done_in_epoch} batches (global step {step})."
         # litdata's loader was saved by Lightning with its place in the epoch; our data modules save
         # theirs (``ClassificationDataModule.state_dict``).
-        datamodule = getattr(trainer, "datamodule", None)
+        datamodule = datamodule_of(trainer)
         if stateful_loader or (
             isinstance(datamodule, ClassificationDataModule) and datamodule.resumes_mid_epoch
         ):

@@ -63,7 +63,7 @@ class LRRangeTest(LearningRateFinder):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled:
             return
-        if getattr(trainer, "fast_dev_run", False):  # set by the Trainer's constructor
+        if trainer.fast_dev_run:  # type: ignore[attr-defined]  # set by Lightning, not declared
             raise InputError(
                 "the learning-rate finder does not run with --trainer.fast_dev_run: drop it, and "
                 "shrink the test with --lr_find.num_training instead"

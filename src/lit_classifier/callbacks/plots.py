@@ -12,6 +12,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
+from lit_classifier.data.interfaces import datamodule_of
+from lit_classifier.module import ClassifierModule
 from lit_classifier.plots import (
     CONFUSION_PNG,
     CURVES_PNG,
@@ -73,7 +75,8 @@ class RunPlots(Callback):
             self._mistakes.add(batch[0], batch[1], outputs)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.enabled or getattr(trainer, "fast_dev_run", False):
+        quick = trainer.fast_dev_run  # type: ignore[attr-defined]  # set by Lightning, not declared
+        if not self.enabled or quick or not isinstance(pl_module, ClassifierModule):
             return
         log_dir = trainer.log_dir  # a broadcast under DDP: every process must ask, or rank 0 waits
         if not trainer.is_global_zero or log_dir is None:
@@ -82,15 +85,14 @@ class RunPlots(Callback):
         folder = Path(log_dir).absolute()
         for logger in trainer.loggers:
             logger.save()  # loggers buffer rows (CSV) and events (TensorBoard); the curves read their files
-        class_names = list(getattr(pl_module, "class_names", None) or [])
-        val_metrics = getattr(pl_module, "val_metrics", None)
-        confusion = getattr(val_metrics, "confusion", None)  # the last validation's, all processes'
+        class_names = pl_module.class_names
+        confusion = pl_module.val_metrics.confusion  # the last validation's, all processes'
         confusion = confusion.cpu() if confusion is not None else None
         mistakes = self._mistakes.result() if self._mistakes is not None and class_names else None
         if mistakes is not None and confusion is not None:  # every process's mistakes are counted there
             mistakes = replace(mistakes, total=int(confusion.sum() - confusion.trace()))
         history = run_history(folder)  # the CSV logger's metrics.csv, or TensorBoard's event files
-        denormalize = denormalizer(getattr(trainer, "datamodule", None))
+        denormalize = denormalizer(datamodule_of(trainer))
         arguments = (folder, class_names, history, confusion, mistakes, denormalize)
         if self.background:
             # Said now, after the last epoch line: printed by the thread once drawn, the line would

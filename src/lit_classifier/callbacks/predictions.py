@@ -9,8 +9,10 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
-from torch.utils.data import Subset
+from torch.utils.data import DataLoader, Subset
 
+from lit_classifier.data.interfaces import ListsFiles
+from lit_classifier.module import ClassifierModule
 from lit_classifier.outputs import write_csv
 
 
@@ -48,7 +50,8 @@ class PredictionWriter(BasePredictionWriter):
             return
         indices, probabilities = rows
         paths = sample_paths(_predict_dataset(trainer))
-        names = [str(name) for name in getattr(pl_module, "class_names", range(probabilities.shape[1]))]
+        known = pl_module.class_names if isinstance(pl_module, ClassifierModule) else []
+        names = known or [str(index) for index in range(probabilities.shape[1])]
         k = min(self.top_k, probabilities.shape[1])
         top_p, top_i = probabilities.topk(k, dim=1)
         top = [f"top{i + 1}" for i in range(k)]
@@ -102,7 +105,7 @@ def gather_in_input_order(
 def _predict_dataset(trainer: L.Trainer) -> Any:
     loaders = trainer.predict_dataloaders
     loader = loaders[0] if isinstance(loaders, list | tuple) and len(loaders) == 1 else loaders
-    return getattr(loader, "dataset", None)
+    return loader.dataset if isinstance(loader, DataLoader) else None
 
 
 def sample_paths(dataset: Any) -> list[str] | None:
@@ -115,8 +118,7 @@ def sample_paths(dataset: Any) -> list[str] | None:
         outer = [int(i) for i in dataset.indices]
         positions = outer if positions is None else [outer[p] for p in positions]
         dataset = dataset.dataset
-    samples = getattr(dataset, "samples", None)
-    if not isinstance(samples, Sequence) or not samples or not isinstance(samples[0], tuple | list):
+    if not isinstance(dataset, ListsFiles) or not dataset.samples:
         return None
-    paths = [str(sample[0]) for sample in samples]
+    paths = [str(path) for path, _ in dataset.samples]
     return paths if positions is None else [paths[p] for p in positions]

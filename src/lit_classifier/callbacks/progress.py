@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from torch import Tensor
 
 from lit_classifier.callbacks.summary import epoch_label
-from lit_classifier.metrics import StageMetrics
+from lit_classifier.module import ClassifierModule
 
 #: The size a bar assumes for a terminal that reports none (columns, lines), as ``shutil`` does.
 FALLBACK_SIZE = (80, 24)
@@ -93,9 +93,8 @@ class ProgressBar(TQDMProgressBar):
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
-        train_metrics = getattr(pl_module, "train_metrics", None)
-        if trainer.training and isinstance(train_metrics, StageMetrics) and train_metrics.updated:
-            metrics["loss"] = f"{train_metrics.running_loss():.4f}"
+        if trainer.training and isinstance(pl_module, ClassifierModule) and pl_module.train_metrics.updated:
+            metrics["loss"] = f"{pl_module.train_metrics.running_loss():.4f}"
         seconds = time.perf_counter() - self._started
         if trainer.training and self._images and seconds > 0:
             metrics["img/s"] = f"{self._images / seconds:.0f}"

@@ -15,6 +15,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from lit_classifier.callbacks.finetune import network_of
+
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
 
 
@@ -37,7 +39,7 @@ class SpeedOptions(Callback):
         self._applied_to: nn.Module | None = None
 
     def _apply(self, pl_module: L.LightningModule) -> None:
-        network = getattr(pl_module, "model", pl_module)
+        network = network_of(pl_module)
         if network is self._applied_to:
             return
         if self.channels_last:

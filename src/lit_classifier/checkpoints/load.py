@@ -92,7 +92,7 @@ def check_weights(expected: Mapping[str, Tensor], saved: Mapping[str, Any]) -> N
                 f"it has no weight {name} that this network has: it was trained with another architecture; "
                 "give the network it was trained with (--model.model), or leave the network to the checkpoint"
             )
-        shape = tuple(getattr(saved[name], "shape", ()))
+        shape = tuple(saved[name].shape) if isinstance(saved[name], Tensor) else ()
         if shape != tuple(tensor.shape):
             raise FitError(
                 f"its weight {name} is shaped {shape} but this network's is {tuple(tensor.shape)}: it was "

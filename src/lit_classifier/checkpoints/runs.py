@@ -17,6 +17,7 @@ from pathlib import Path
 import lightning as L
 from jsonargparse import Namespace
 from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 
 from lit_classifier.checkpoints.io import is_local
@@ -36,7 +37,8 @@ _SETUP_FILES = {CONFIG, "hparams.yaml"}
 
 def checkpoint_folder(trainer: L.Trainer) -> Path:
     """Where the run's ``ModelCheckpoint`` writes (``.../version_N/checkpoints``)."""
-    folder = getattr(trainer.checkpoint_callback, "dirpath", None)
+    callback = trainer.checkpoint_callback
+    folder = callback.dirpath if isinstance(callback, ModelCheckpoint) else None
     if folder is None:
         folder = Path(trainer.log_dir or trainer.default_root_dir) / CHECKPOINTS
     return Path(folder)

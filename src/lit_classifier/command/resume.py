@@ -27,6 +27,7 @@ from typing import Any
 import lightning as L
 import yaml
 from jsonargparse import Namespace
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.callbacks.nonfinite import NonFiniteLossError
@@ -229,6 +230,7 @@ def naming_errors(kwargs: dict[str, Any], trainer: L.Trainer) -> Iterator[None]:
             raise
         raise type(error)(f"{path}: {error}") from error
     except NonFiniteLossError as error:
-        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        callback = trainer.checkpoint_callback
+        last = callback.last_model_path if isinstance(callback, ModelCheckpoint) else ""
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
         raise NonFiniteLossError(f"{error}\n{kept}") from error

@@ -31,10 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
-from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_classifier.checkpoints.io import is_local
+from lit_classifier.data.interfaces import StoresEncoded
+from lit_classifier.data.tensors import ImageTensors
 from lit_classifier.errors import DataError
 from lit_classifier.outputs import replaced_folder
 
@@ -67,22 +68,20 @@ def split_dir(root: str, split: str) -> str:
 def encoded_sample(dataset: Dataset, index: int) -> tuple[bytes, int]:
     """Sample ``index`` of a split as (encoded image bytes, label): the split's own ``encoded`` (image
     files and Hugging Face sets keep their bytes), or PNG from a split of image tensors."""
-    encoded = getattr(dataset, "encoded", None)
-    if encoded is not None:
-        return encoded(index)
-    images = getattr(dataset, "images", None)
-    if not isinstance(images, Tensor):
+    if isinstance(dataset, StoresEncoded):
+        return dataset.encoded(index)
+    if not isinstance(dataset, ImageTensors):
         raise DataError(
             f"{type(dataset).__name__} holds neither image files nor image tensors: it cannot be written "
             "as encoded images"
         )
-    pixels = images[index]
+    pixels = dataset.images[index]
     if pixels.is_floating_point():  # stored as [0, 1]
         pixels = (pixels * 255).round()
     array = pixels.clamp(0, 255).byte().permute(1, 2, 0).squeeze(2).numpy()
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue(), int(dataset[index][1])
+    return buffer.getvalue(), int(dataset.labels[index])
 
 
 class EncodeSample:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lit_classifier.data.interfaces import class_count, image_shape
 from lit_classifier.errors import FitError
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def check_classes(num_classes: int, class_names: list[str] | None) -> None:
 def check_data_fits(num_classes: int | None, input_shape: Any, datamodule: Any) -> None:
     """The model knows its class count, and the data module (if it knows its own) agrees on it and
     on the image shape."""
-    data_classes = known_classes(datamodule)
+    data_classes = class_count(datamodule)
     if num_classes is None:
         raise ValueError(
             "ClassifierModule does not know the number of classes: pass num_classes=..., "
@@ -128,16 +129,7 @@ def check_data_fits(num_classes: int | None, input_shape: Any, datamodule: Any) 
             f"the model was built for {num_classes} classes but {type(datamodule).__name__} "
             f"has {data_classes}: use a matching data set, or a model trained on this one"
         )
-    check_input_shape(input_shape, getattr(datamodule, "dims", None), datamodule)
-
-
-def known_classes(datamodule: object) -> int | None:
-    """The data module's class count; ``None`` when it has none, or learns it only from training
-    data it was not given (predicting new images with the checkpoint's classes)."""
-    try:
-        return getattr(datamodule, "num_classes", None)
-    except RuntimeError:
-        return None
+    check_input_shape(input_shape, image_shape(datamodule), datamodule)
 
 
 def check_input_shape(expected: Any, given: Any, datamodule: object) -> None:
