@@ -9,7 +9,7 @@ import re
 import pytest
 
 from helpers import cli
-from lit_classifier.callbacks import DEFAULT_CALLBACKS
+from lit_classifier.callbacks import CALLBACKS
 from lit_classifier.command.help import SUBCOMMANDS
 from lit_classifier.module import ClassifierModule
 
@@ -21,7 +21,7 @@ def help_of(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("cls", [ClassifierModule, *DEFAULT_CALLBACKS.values()], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [ClassifierModule, *CALLBACKS.values()], ids=lambda c: c.__name__)
 def test_each_option_group_is_headed_by_a_whole_sentence(cls: type) -> None:
     first_line = (inspect.getdoc(cls) or "").splitlines()[0]
 

@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lit_classifier.callbacks import ClassReports, EpochSummary, NonFiniteGuard, RunPlots
+from lit_classifier.callbacks import EpochSummary, RunPlots, default_callbacks
 from lit_classifier.checkpoints.io import AtomicCheckpointIO
 from lit_classifier.checkpoints.runs import reserve_version
 from lit_classifier.command.process_group import released_process_group
@@ -52,6 +52,7 @@ def train_model(
     val_dataloaders: DataLoader | None = None,
     num_classes: int | None = None,
     class_names: list[str] | None = None,
+    ckpt_path: str | Path | None = None,
     **trainer_kwargs: Any,
 ) -> TrainingResult:
     """Train ``model`` with SGD (momentum 0.9) and cross-entropy, printing one line per epoch.
@@ -62,7 +63,10 @@ def train_model(
     ``class_names``). The head of ``model`` is sized to the data's classes; ``trainer_kwargs`` go to
     ``lightning.Trainer`` (``accelerator="gpu"``, ``precision="bf16-mixed"``, ...). Metrics, the
     checkpoint and the run's pictures land in ``runs/train_model/version_N`` (the pictures are drawn
-    in the background: ``TrainingResult.pictures()`` waits for them).
+    in the background: ``TrainingResult.pictures()`` waits for them). The run has the command line's
+    callbacks (``callbacks.default_callbacks``) but the progress bar: a stop by Ctrl+C or SIGTERM
+    saves ``interrupted.ckpt``, from which ``ckpt_path=`` resumes, as it resumes any checkpoint of
+    the run.
 
     >>> result = train_model(my_net, epochs=8, lr=0.05)   # doctest: +SKIP
     >>> result.history[-1]["val_acc"]                     # doctest: +SKIP
@@ -74,7 +78,6 @@ def train_model(
     module = ClassifierModule(
         model, num_classes=num_classes, class_names=class_names, optimizer=partial(RecipeSGD, lr=lr)
     )
-    summary = EpochSummary()
     if "logger" not in trainer_kwargs:
         trainer_kwargs["logger"] = CSVLogger(
             "runs", name="train_model", version=reserve_version(Path("runs"), "train_model")
@@ -82,12 +85,14 @@ def train_model(
     trainer_kwargs.setdefault("enable_progress_bar", False)
     trainer_kwargs.setdefault("enable_model_summary", False)
     trainer_kwargs.setdefault("plugins", [AtomicCheckpointIO()])  # whole checkpoint files, never half-written
-    plots = RunPlots(background=True)
-    callbacks = [*trainer_kwargs.pop("callbacks", []), summary, ClassReports(), NonFiniteGuard(), plots]
+    given = [*trainer_kwargs.pop("callbacks", []), EpochSummary(), RunPlots(background=True)]
+    callbacks = default_callbacks(given, progress_bar=False)  # yours first, then one of each of ours
+    summary = next(c for c in callbacks if isinstance(c, EpochSummary))
+    plots = next(c for c in callbacks if isinstance(c, RunPlots))
     with quiet_lightning(), released_process_group():  # one line per epoch, like the recipe's print
         trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, **trainer_kwargs)
         if datamodule is not None:
-            trainer.fit(module, datamodule=datamodule)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         else:
-            trainer.fit(module, train_dataloaders=train_dataloaders, val_dataloaders=val_dataloaders)
+            trainer.fit(module, train_dataloaders, val_dataloaders, ckpt_path=ckpt_path)
     return TrainingResult(module=module, history=summary.history, trainer=trainer, plots=plots)

@@ -1,9 +1,14 @@
 """Callbacks: the policies around the recipe, each one a Lightning callback that can be dropped.
 
-The command line and ``train_model`` add ``DEFAULT_CALLBACKS``; each is configured on the command
-line by its key (``--checkpoint.every_n_epochs 2``, ``--nonfinite.mode skip``, ``--plots.enabled
-false``, ``--finetune.freeze_backbone_epochs 1``, ``--ema.decay 0.99``).
+``default_callbacks()`` gives every run its callbacks, the command line's and ``train_model``'s
+alike; on the command line each is configured by its key in ``CALLBACKS`` (``--checkpoint.every_n_epochs
+2``, ``--nonfinite.mode skip``, ``--plots.enabled false``, ``--finetune.freeze_backbone_epochs 1``,
+``--ema.decay 0.99``). The learning-rate range test, fine-tuning and the speed options do nothing
+unless asked for (``WhenAskedFor``), and a run without them does not carry them.
 """
+
+from collections.abc import Collection, Iterable
+from typing import Protocol, runtime_checkable
 
 from lightning.pytorch.callbacks import Callback
 
@@ -20,8 +25,8 @@ from lit_classifier.callbacks.reports import ClassReports
 from lit_classifier.callbacks.speed import SpeedOptions
 from lit_classifier.callbacks.summary import EpochSummary
 
-#: Every run's callbacks, by the key that configures each on the command line.
-DEFAULT_CALLBACKS: dict[str, type[Callback]] = {
+#: Every run's callbacks, in the order they run, by the key that configures each on the command line.
+CALLBACKS: dict[str, type[Callback]] = {
     "summary": EpochSummary,
     "progress_bar": ProgressBar,
     "predictions": PredictionWriter,
@@ -36,8 +41,37 @@ DEFAULT_CALLBACKS: dict[str, type[Callback]] = {
     "speed": SpeedOptions,
 }
 
+
+@runtime_checkable
+class WhenAskedFor(Protocol):
+    """A callback that does nothing unless its options ask for it."""
+
+    @property
+    def asked_for(self) -> bool: ...
+
+
+def default_callbacks(
+    given: Iterable[Callback] = (), *, restoring: Collection[str] = (), progress_bar: bool = True
+) -> list[Callback]:
+    """The run's callbacks: those ``given`` of other kinds first, then one of each kind of
+    ``CALLBACKS`` in its order, the first ``given`` of that kind or one with its defaults.
+
+    Left out: those not asked for (unless the checkpoint a run restores holds their state:
+    ``restoring``, its callbacks' ``state_key``s), and the progress bar without ``progress_bar``.
+    """
+    given = list(given)
+    ours = [next((c for c in given if isinstance(c, kind)), None) or kind() for kind in CALLBACKS.values()]
+    others = [c for c in given if not isinstance(c, tuple(CALLBACKS.values()))]
+    return others + [
+        callback
+        for callback in ours
+        if (progress_bar or not isinstance(callback, ProgressBar))
+        and (not isinstance(callback, WhenAskedFor) or callback.asked_for or callback.state_key in restoring)
+    ]
+
+
 __all__ = [
-    "DEFAULT_CALLBACKS",
+    "CALLBACKS",
     "ClassReports",
     "EpochSummary",
     "HeadFirstFinetuning",
@@ -51,4 +85,6 @@ __all__ = [
     "RunPlots",
     "SpeedOptions",
     "WeightEMA",
+    "WhenAskedFor",
+    "default_callbacks",
 ]

@@ -48,23 +48,24 @@ class HeadFirstFinetuning(BaseFinetuning):
         self.backbone_lr_scale = backbone_lr_scale
 
     @property
-    def enabled(self) -> bool:
+    def asked_for(self) -> bool:
+        """Whether either option changes anything."""
         return self.freeze_backbone_epochs > 0 or self.backbone_lr_scale != 1.0
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.enabled and any(isinstance(p, UninitializedParameter) for p in pl_module.parameters()):
+        if self.asked_for and any(isinstance(p, UninitializedParameter) for p in pl_module.parameters()):
             # Lightning sets callbacks up before the module, whose setup sizes the head and
             # materialises lazy layers; the head must be the final one before anything is frozen.
             pl_module.setup(stage)
         super().setup(trainer, pl_module, stage)
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
-        if self.enabled:
+        if self.asked_for:
             for parameter in backbone_parameters(network_of(pl_module)):
                 parameter.requires_grad_(False)
 
     def finetune_function(self, pl_module: L.LightningModule, epoch: int, optimizer: Optimizer) -> None:
-        if not self.enabled or epoch != self.freeze_backbone_epochs:
+        if not self.asked_for or epoch != self.freeze_backbone_epochs:
             return
         head_group = optimizer.param_groups[0]
         network = network_of(pl_module)

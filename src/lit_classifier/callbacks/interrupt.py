@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -50,6 +51,8 @@ class Interruption(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             self._say_where_a_resume_starts(trainer)
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may handle signals (train_model called from another thread)
         # Installed after Lightning registers its own SIGTERM handler, so this one wins.
         self.received = None
         for signum in _SIGNALS:
@@ -85,8 +88,8 @@ class Interruption(Callback):
             print(
                 f"interrupted by {name} in epoch {trainer.current_epoch + 1}, at {where} "
                 f"(global step {trainer.global_step}): saved {path}\n"
-                f"resume with: lit-classifier fit <the same options> --ckpt_path {path}  "
-                "(or --ckpt_path last)",
+                f"resume with: lit-classifier fit <the same options> --ckpt_path {path} (or --ckpt_path "
+                f"last), or train_model(<the same arguments>, ckpt_path={str(path)!r})",
                 file=sys.stderr,
                 flush=True,
             )

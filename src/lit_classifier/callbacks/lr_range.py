@@ -60,6 +60,10 @@ class LRRangeTest(LearningRateFinder):
         self.enabled = enabled
         self.settings = {"min_lr": min_lr, "max_lr": max_lr, "num_training": num_training, "mode": mode}
 
+    @property
+    def asked_for(self) -> bool:
+        return self.enabled
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.enabled:
             return

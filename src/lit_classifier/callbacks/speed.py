@@ -38,6 +38,10 @@ class SpeedOptions(Callback):
         self.compile_mode = compile_mode
         self._applied_to: nn.Module | None = None
 
+    @property
+    def asked_for(self) -> bool:
+        return self.channels_last or self.compile_mode is not None
+
     def _apply(self, pl_module: L.LightningModule) -> None:
         network = network_of(pl_module)
         if network is self._applied_to:

@@ -17,10 +17,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 from jsonargparse import lazy_instance
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from lit_classifier.callbacks import CALLBACKS, default_callbacks
 from lit_classifier.checkpoints import runs
 from lit_classifier.checkpoints.io import AtomicCheckpointIO
 from lit_classifier.command import resume
@@ -80,6 +82,18 @@ class ClassifierCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         with runs.discarded_on_failure(self.run_folder):
             super().instantiate_classes()
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The Trainer, with those of the run's configured callbacks that ``default_callbacks`` keeps
+        (the others were not asked for, and the checkpoint restored holds no state of theirs)."""
+        trainer = super().instantiate_trainer(**kwargs)
+        configured = {key: self.config_init[self.subcommand][key] for key in CALLBACKS}
+        restoring = (self.checkpoint or {}).get("callbacks") or {}
+        kept = default_callbacks(configured.values(), restoring=list(restoring))
+        dropped = [callback for callback in configured.values() if callback not in kept]
+        callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+        trainer.callbacks = [c for c in callbacks if c not in dropped]  # type: ignore[attr-defined]
+        return trainer
 
     def after_instantiate_classes(self) -> None:
         # The checkpoint records how its network was built, so that it can be rebuilt (allowlisted).

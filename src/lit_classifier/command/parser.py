@@ -104,14 +104,14 @@ DEFAULTS = Defaults(network="lit_classifier.models.SmallCNN", data="lit_classifi
 
 def add_command_options(parser: LightningArgumentParser) -> None:
     """The default network and data, every run's callbacks, and the modules a checkpoint may name."""
-    from lit_classifier.callbacks import DEFAULT_CALLBACKS
+    from lit_classifier.callbacks import CALLBACKS
 
     model = {
         "class_path": "lit_classifier.ClassifierModule",
         "init_args": {"model": {"class_path": DEFAULTS.network}},
     }
     parser.set_defaults({"model": model, "data": {"class_path": DEFAULTS.data}})
-    for key, callback in DEFAULT_CALLBACKS.items():  # each configurable: --checkpoint.every_n_epochs 2
+    for key, callback in CALLBACKS.items():  # each configurable: --checkpoint.every_n_epochs 2
         parser.add_lightning_class_args(callback, key)
     help = "Modules whose network and data module classes a checkpoint may name (e.g. [my_package])."
     parser.add_argument("--trusted_modules", type=list[str], default=[], help=help)
