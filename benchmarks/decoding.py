@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from lit_classifier import ImageFolderDataModule
-from lit_classifier.data.encoded import IMAGENET_MEAN, IMAGENET_STD, EncodedImagesDataModule
+from lit_classifier.data.encoded import FILE_AUGMENTATION, IMAGENET_MEAN, IMAGENET_STD
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -66,7 +66,7 @@ def write_photos(root: Path, count: int, width: int, height: int) -> None:
 def torchvision_loader(root: Path, size: int, batch_size: int) -> DataLoader:
     augment = transforms.Compose(
         [
-            transforms.RandomResizedCrop(size, scale=EncodedImagesDataModule.crop_scale),
+            transforms.RandomResizedCrop(size, scale=FILE_AUGMENTATION.crop_scale),
             transforms.RandomHorizontalFlip(),
             transforms.ToTensor(),
             transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),

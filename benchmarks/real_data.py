@@ -19,7 +19,7 @@ gives the mean test accuracy, its range, and the ratio of the defaults' mean to 
     python benchmarks/real_data.py                 # every set at full size: minutes on 2 CPU cores
     python benchmarks/real_data.py --save          # the table in benchmarks/results/ too
     python benchmarks/real_data.py --sets mnist --train 1000 --test 300
-    python benchmarks/real_data.py --sets cifar10 --option=--data.crop_padding=4   # one default changed
+    python benchmarks/real_data.py --sets cifar10 --option=--data.augment.crop_padding=4  # one option changed
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lit_classifier import CIFAR10DataModule, DigitsDataModule
 from lit_classifier.data import ClassificationDataModule, SyntheticDataModule
+from lit_classifier.data.augment import Augmentation
 from throughput_configs import (
     HandLoop,
     Setup,
@@ -170,8 +171,7 @@ def make_data(args: argparse.Namespace) -> ClassificationDataModule:
             train_size=args.train_size,
             val_size=16,
             batch_size=args.batch_size,
-            crop_padding=4,
-            flip=True,
+            augment=Augmentation(flip=True, crop_padding=4),
         )
     data.setup("fit")
     return data

@@ -10,23 +10,23 @@ import yaml
 
 from helpers import cli
 
+NO_AUGMENTATION = {"flip": False, "crop_padding": 0, "crop_scale": None}
+FLIP = {"flip": True, "crop_padding": 0, "crop_scale": None}
 OWN_DEFAULTS = {
-    "lit_classifier.MNISTDataModule": {"batch_size": 64, "val_fraction": 0.1, "flip": False},
-    "lit_classifier.FashionMNISTDataModule": {"batch_size": 64, "val_fraction": 0.1, "flip": False},
-    "lit_classifier.CIFAR10DataModule": {
+    "lit_classifier.MNISTDataModule": {"batch_size": 64, "val_fraction": 0.1, "augment": NO_AUGMENTATION},
+    "lit_classifier.FashionMNISTDataModule": {
         "batch_size": 64,
         "val_fraction": 0.1,
-        "crop_padding": 0,
-        "flip": True,
+        "augment": NO_AUGMENTATION,
     },
-    "lit_classifier.CIFAR100DataModule": {
-        "batch_size": 64,
-        "val_fraction": 0.1,
-        "crop_padding": 0,
-        "flip": True,
+    "lit_classifier.CIFAR10DataModule": {"batch_size": 64, "val_fraction": 0.1, "augment": FLIP},
+    "lit_classifier.CIFAR100DataModule": {"batch_size": 64, "val_fraction": 0.1, "augment": FLIP},
+    "lit_classifier.ImageFolderDataModule": {
+        "batch_size": 32,
+        "val_fraction": 0.2,
+        "augment": {"flip": True, "crop_padding": 0, "crop_scale": [0.35, 1.0]},
     },
-    "lit_classifier.ImageFolderDataModule": {"batch_size": 32, "val_fraction": 0.2},
-    "lit_classifier.DigitsDataModule": {"batch_size": 64, "val_fraction": 0.15},
+    "lit_classifier.DigitsDataModule": {"batch_size": 64, "val_fraction": 0.15, "augment": NO_AUGMENTATION},
 }
 CHOSEN_BY = {
     "--data X": lambda path: [f"--data={path}"],
@@ -64,6 +64,16 @@ def test_an_option_given_before_the_class_still_applies(capsys: pytest.CaptureFi
 
     assert config["data"]["init_args"]["batch_size"] == 16
     assert config["data"]["init_args"]["val_fraction"] == 0.1
+
+
+def test_one_augmentation_option_given_before_the_class_keeps_the_classs_others(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = printed_config(
+        capsys, "--data.augment.crop_padding=4", "--data=lit_classifier.CIFAR10DataModule"
+    )
+
+    assert config["data"]["init_args"]["augment"] == {"flip": True, "crop_padding": 4, "crop_scale": None}
 
 
 def test_another_optimizer_gets_its_own_learning_rate(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,8 @@ import torch
 from data_files import write_cifar10, write_mnist
 from helpers import cli
 from lit_classifier import CIFAR10DataModule, MNISTDataModule
-from lit_classifier.data.augment import random_crop, random_flip
+from lit_classifier.checkpoints.record import Record
+from lit_classifier.data.augment import Augmentation, random_crop, random_flip
 
 
 def test_crop_and_flip_are_chosen_per_image() -> None:
@@ -43,7 +44,8 @@ def test_crop_is_a_window_of_the_zero_padded_image() -> None:
 
 def test_the_dataloader_path_augments_training_batches_and_leaves_evaluation_alone(tmp_path: Path) -> None:
     write_cifar10(tmp_path)
-    data = CIFAR10DataModule(data_dir=str(tmp_path), batch_size=40, num_workers=0, crop_padding=4)
+    augment = Augmentation(flip=True, crop_padding=4)
+    data = CIFAR10DataModule(data_dir=str(tmp_path), batch_size=40, num_workers=0, augment=augment)
     data.setup("fit")
     train, val = data.train_dataloader(), data.val_dataloader()
 
@@ -79,7 +81,32 @@ def test_flip_is_on_by_default_only_where_every_class_survives_a_mirror_and_the_
         cli("fit", f"--data.help={data}")
 
     text = " ".join(capsys.readouterr().out.split())
-    flip = text.split("--data.flip {true,false} ")[1].split(" --data.")[0]
+    group = text.split("--data.augment.flip {true,false} ")[0].rsplit("skipped with a warning.", 1)[1]
+    flip = text.split("--data.augment.flip {true,false} ")[1].split(" --data.")[0]
     assert flip.endswith(f"(type: bool, default: {flips})")
-    assert ("every class survives a mirror" in flip) == flips  # the CIFARs: a mirrored ship is a ship
-    assert flips or "never for digits or text" in flip
+    assert "never for digits or text" in flip
+    assert ("every class survives a mirror" in group) == flips  # the CIFARs: a mirrored ship is a ship
+
+
+@pytest.mark.parametrize(
+    ("recorded", "augment"),
+    [
+        ({"flip": True, "crop_padding": 4}, {"flip": True, "crop_padding": 4}),
+        (
+            {"augment": True, "flip": False, "crop_padding": 0},
+            {"flip": True, "crop_padding": 0, "crop_scale": (0.35, 1.0)},
+        ),
+        ({"augment": {"flip": False}}, {"flip": False}),
+    ],
+    ids=["tensor set", "image folder", "current"],
+)
+def test_a_checkpoint_recorded_before_augment_was_one_option_is_read_as_one(
+    recorded: dict, augment: dict
+) -> None:
+    data = {"class_path": "lit_classifier.CIFAR10DataModule", "init_args": {"batch_size": 8, **recorded}}
+
+    record = Record.read({"hyper_parameters": {"data": data}})
+
+    assert record.data is not None
+    assert record.data["init_args"] == {"batch_size": 8, "augment": augment}
+    Augmentation.of(record.data["init_args"]["augment"])  # the class takes it

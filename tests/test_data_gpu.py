@@ -7,7 +7,7 @@ from torch.utils.data import DistributedSampler
 
 from helpers import cli, last_value, read_metrics, run_dir
 from lit_classifier import DigitsDataModule
-from lit_classifier.data.augment import BatchTransform
+from lit_classifier.data.augment import Augmentation, BatchTransform
 from lit_classifier.data.gpu import DeviceBatches
 from lit_classifier.data.tensors import ImageTensors
 
@@ -107,8 +107,8 @@ def test_without_augmentation_resident_batches_equal_the_dataloader_batches() ->
 
 def test_resident_batches_are_augmented_when_asked() -> None:
     plain, augmented = (
-        DigitsDataModule(gpu_resident=True, crop_padding=crop_padding, flip=flip)
-        for crop_padding, flip in ((0, False), (2, True))
+        DigitsDataModule(gpu_resident=True, augment=augment)
+        for augment in (Augmentation(), Augmentation(flip=True, crop_padding=2))
     )
     plain.setup("fit")
     augmented.setup("fit")

@@ -26,6 +26,8 @@ from lit_classifier.data import (
     MNISTDataModule,
     SyntheticDataModule,
 )
+from lit_classifier.data.augment import Augmentation
+from lit_classifier.specs import as_data, is_plain
 
 MODULES = [
     DigitsDataModule,
@@ -36,14 +38,15 @@ MODULES = [
     ImageFolderDataModule,
     SyntheticDataModule,
 ]
-# What each signature says where the modules differ: batch_size, val_fraction, crop_padding, flip.
+# What each signature says where the modules differ: batch_size, val_fraction, augment.
+NO_AUGMENTATION = {"flip": False, "crop_padding": 0, "crop_scale": None}
 DEFAULTS = {
-    DigitsDataModule: (64, 0.15, 0, False),
-    MNISTDataModule: (64, 0.1, 0, False),
-    FashionMNISTDataModule: (64, 0.1, 0, False),
-    CIFAR10DataModule: (64, 0.1, 0, True),
-    CIFAR100DataModule: (64, 0.1, 0, True),
-    ImageFolderDataModule: (32, 0.2, 0, False),
+    DigitsDataModule: (64, 0.15, NO_AUGMENTATION),
+    MNISTDataModule: (64, 0.1, NO_AUGMENTATION),
+    FashionMNISTDataModule: (64, 0.1, NO_AUGMENTATION),
+    CIFAR10DataModule: (64, 0.1, {**NO_AUGMENTATION, "flip": True}),
+    CIFAR100DataModule: (64, 0.1, {**NO_AUGMENTATION, "flip": True}),
+    ImageFolderDataModule: (32, 0.2, {"flip": True, "crop_padding": 0, "crop_scale": [0.35, 1.0]}),
 }
 SHARED = {"num_workers": None, "seed": 0, "gpu_resident": False, "predict_root": None, "strict": False}
 
@@ -52,7 +55,7 @@ def schema_defaults(module: type) -> dict[str, Any]:
     """The defaults jsonargparse reads from ``module``'s signature, following ``**kwargs`` upwards."""
     parser = ArgumentParser()
     parser.add_class_arguments(module, "data")
-    return dict(parser.get_defaults()["data"])
+    return parser.get_defaults()["data"].as_dict()
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
@@ -67,7 +70,7 @@ def test_each_module_is_at_most_three_classes_below_lightning(module: type) -> N
 def test_the_signature_gives_each_sets_own_defaults_and_every_shared_option(module: type) -> None:
     defaults = schema_defaults(module)
 
-    chosen = (defaults["batch_size"], defaults["val_fraction"], defaults["crop_padding"], defaults["flip"])
+    chosen = (defaults["batch_size"], defaults["val_fraction"], as_data(defaults["augment"]))
     assert chosen == DEFAULTS[module]
     assert SHARED.items() <= defaults.items()
 
@@ -90,8 +93,8 @@ def test_print_config_shows_the_chosen_sets_defaults(
         run(["fit", f"--data={module.__name__}", "--print_config"])
 
     printed = yaml.safe_load(capsys.readouterr().out)["data"]["init_args"]
-    chosen = (printed["batch_size"], printed["val_fraction"], printed["crop_padding"], printed["flip"])
-    assert chosen == DEFAULTS[module]
+    augment = {**NO_AUGMENTATION, **printed["augment"]}  # a null is not printed
+    assert (printed["batch_size"], printed["val_fraction"], augment) == DEFAULTS[module]
 
 
 def built(tmp_path: Path) -> list[ClassificationDataModule]:
@@ -99,8 +102,8 @@ def built(tmp_path: Path) -> list[ClassificationDataModule]:
     return [
         DigitsDataModule(val_fraction=0.25, to_rgb=True, batch_size=16, gpu_resident=True),
         MNISTDataModule(data_dir=tmp_path / "data", download=False, seed=3),  # type: ignore[arg-type]
-        FashionMNISTDataModule(crop_padding=2),
-        CIFAR10DataModule(flip=False, num_workers=0, predict_root=str(photos)),
+        FashionMNISTDataModule(augment=Augmentation(crop_padding=2)),
+        CIFAR10DataModule(augment={"flip": False}, num_workers=0, predict_root=str(photos)),  # type: ignore[arg-type]
         CIFAR100DataModule(val_fraction=0.2),
         ImageFolderDataModule(str(photos), image_size=48, mean=(0.5, 0.5, 0.5), strict=True),
         SyntheticDataModule(num_classes=3, channels=1, image_size=8, train_size=64, val_size=8),
@@ -113,9 +116,7 @@ def test_hparams_are_exactly_the_init_arguments_as_plain_data_and_rebuild_the_mo
 
         assert dict(again.hparams) == dict(data.hparams), type(data).__name__
         assert set(data.hparams) == set(schema_defaults(type(data))), type(data).__name__
-        assert all(
-            isinstance(v, str | int | float | bool | tuple | type(None)) for v in data.hparams.values()
-        )
+        assert is_plain(dict(data.hparams))
         assert (again.batch_size, again.seed, again.dims) == (data.batch_size, data.seed, data.dims)
     mnist = built(tmp_path)[1]
     assert mnist.hparams["data_dir"] == str(tmp_path / "data")  # a Path given in Python is kept as text

@@ -51,13 +51,35 @@ def test_digits_fractions_that_leave_no_training_images_are_refused() -> None:
     [
         ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
         ({"num_workers": -1}, "num_workers must be at least 0, got -1"),
-        ({"crop_padding": -2}, "crop_padding must be at least 0, got -2"),
+        ({"augment": {"crop_padding": -2}}, "augment.crop_padding must be at least 0, got -2"),
         ({"channels": 2}, "channels must be 1 or 3, got 2"),
     ],
 )
 def test_counts_below_their_minimum_are_refused(options: dict[str, int], message: str) -> None:
     with pytest.raises(InputError, match=message):
         SyntheticDataModule(**options)
+
+
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        ({"crop_scale": [0.5, 1.0]}, "augment.crop_scale: SyntheticDataModule holds its images as tensors"),
+        ({"crop_scale": [0.9, 0.5]}, r"augment.crop_scale must be \(low, high\) with 0 < low <= high <= 1"),
+    ],
+)
+def test_an_augmentation_the_data_cannot_take_is_refused_naming_it(augment: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        SyntheticDataModule(augment=augment)  # type: ignore[arg-type]
+
+
+def test_the_command_line_refuses_a_crop_scale_for_digits_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli("fit", "--data.augment.crop_scale=[0.5, 1.0]", *FAST)
+
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: augment.crop_scale: DigitsDataModule holds its images")
 
 
 def test_an_image_folder_cannot_live_on_the_device() -> None:

@@ -12,13 +12,19 @@ from data_files import write_image_folder
 from helpers import FAST, assert_same_tensors, cli, run_dir
 from lit_classifier import StreamingDataModule
 from lit_classifier.data import SyntheticDataModule, optimize_data
+from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.optimize import main as optimize_command
 from lit_classifier.data.stream_loader import evaluation_batch_size
 from lit_classifier.errors import ConfigError, DataError
 
 TINY = ["--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0"]
 # No augmentation and deterministic kernels: two runs that see the same samples end with equal weights.
-EXACT = [*TINY, "--data.augment=false", "--trainer.deterministic=true", "--plots.enabled=false"]
+EXACT = [
+    *TINY,
+    "--data.augment={flip: false, crop_scale: null}",
+    "--trainer.deterministic=true",
+    "--plots.enabled=false",
+]
 
 
 @pytest.fixture
@@ -60,7 +66,9 @@ def test_the_chunks_keep_the_sources_class_names_shape_statistics_and_pixels(tmp
     source = SyntheticDataModule(num_classes=3, channels=1, image_size=8, train_size=10, val_size=6)
     optimize_data(source, str(tmp_path / "gray"))
 
-    data = StreamingDataModule(str(tmp_path / "gray"), resize=8, augment=False, batch_size=6, num_workers=0)
+    data = StreamingDataModule(
+        str(tmp_path / "gray"), resize=8, augment=Augmentation(), batch_size=6, num_workers=0
+    )
     data.setup("fit")
     images, labels = next(iter(data.val_dataloader()))
 

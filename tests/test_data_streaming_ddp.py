@@ -138,7 +138,11 @@ def converted(folder: Path, val_size: int) -> Path:
 def stream(input_dir: str, *extra: str) -> list[str]:
     """The command line of a streaming run, with the recording callback."""
     data = ["--data=lit_classifier.StreamingDataModule", f"--data.input_dir={input_dir}", *extra]
-    data += [f"--data.batch_size={BATCH}", "--data.num_workers=0", "--data.augment=false"]
+    data += [
+        f"--data.batch_size={BATCH}",
+        "--data.num_workers=0",
+        "--data.augment={flip: false, crop_scale: null}",
+    ]
     record = [
         "--trainer.callbacks+=test_data_streaming_ddp.RecordSamples",
         "--trainer.callbacks.init_args.folder=samples",

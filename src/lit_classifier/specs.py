@@ -10,6 +10,7 @@ a spec read from a file is decided in ``lit_classifier.checkpoints.trust``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from collections.abc import Callable
@@ -105,6 +106,18 @@ def _named(parameters: Any) -> dict[str, inspect.Parameter]:
     return {p.name: p for p in parameters if p.kind in kinds}
 
 
+def as_data(value: Any) -> Any:
+    """``value`` as plain data, to compare a parsed value with a default: a ``Namespace`` (a nested
+    group of options) and a dataclass (its default) as dicts, tuples as lists."""
+    if isinstance(value, Namespace):
+        value = value.as_dict()
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {key: as_data(item) for key, item in value.items()}
+    return [as_data(item) for item in value] if isinstance(value, list | tuple) else value
+
+
 def is_class_spec(value: Any) -> bool:
     """Whether a parsed value is a class spec (a ``Namespace`` with a ``class_path``)."""
     return isinstance(value, Namespace) and isinstance(value.get("class_path"), str)
@@ -117,10 +130,10 @@ def minimal_spec(spec: Namespace) -> Namespace:
     except (ImportError, AttributeError, TypeError, ValueError):
         return spec
     kept = Namespace()
-    for name, value in (spec.get("init_args") or Namespace()).items(branches=True):
+    for name, value in vars(spec.get("init_args") or Namespace()).items():  # a group is one value
         if is_class_spec(value):
             kept[name] = minimal_spec(value)
-        elif name not in parameters or parameters[name] != value:
+        elif name not in parameters or as_data(parameters[name]) != as_data(value):
             kept[name] = value
     minimal = Namespace(class_path=spec.class_path)
     if list(kept.keys()):

@@ -22,6 +22,7 @@ import lightning as L
 from torch import nn
 
 from lit_classifier.checkpoints.trust import trusted_data, trusted_network
+from lit_classifier.data.augment import merged_options
 from lit_classifier.errors import CheckpointError, short_repr
 from lit_classifier.specs import Spec, callable_spec, class_path_of
 
@@ -100,7 +101,7 @@ class Record:
             network=saved.get("model"),
             optimizer=saved.get("optimizer"),
             scheduler=saved.get("scheduler"),
-            data=saved.get("data"),
+            data=_current_data_options(saved.get("data")),
             arguments={k: v for k, v in saved.items() if k not in ENTRIES},
         )
 
@@ -139,6 +140,13 @@ class Record:
 def describe_data(datamodule: L.LightningDataModule) -> Spec:
     """The record of a data module: its class path and its init arguments (``hparams``)."""
     return {"class_path": class_path_of(datamodule), "init_args": dict(datamodule.hparams)}
+
+
+def _current_data_options(spec: Any) -> Any:
+    """A data module's description, its options as the class takes them now (``augment``)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("init_args"), dict):
+        return spec
+    return {**spec, "init_args": merged_options(spec["init_args"])}
 
 
 def _positive_int(value: Any) -> bool:

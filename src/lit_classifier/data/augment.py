@@ -1,4 +1,5 @@
-"""Training augmentation and standardisation of whole batches: what both data paths do to a batch.
+"""Training augmentation (``Augmentation``, a data module's ``augment`` option) and standardisation
+of whole batches: what both data paths do to a batch.
 
 A batch of stored pixels (uint8 in 0..255, or floats in [0, 1]) is cropped and flipped, each image
 with its own random choice (as torchvision's ``RandomCrop(size, padding)`` and
@@ -11,7 +12,8 @@ device. Cropping comes before standardising so that the padding is black, as tor
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -19,25 +21,86 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import default_collate
 
+from lit_classifier.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """What a training image may go through, each image its own random draw; evaluation images
+    never are. ``--data.augment.flip true``, or in YAML ``augment: {crop_padding: 4}`` (the options
+    not given keep the data module's defaults).
+
+    Attributes:
+        flip: mirror left-right with probability 1/2 (torchvision's ``RandomHorizontalFlip``). Only
+            for images whose class survives a mirror (a ship, a shoe), never for digits or text.
+        crop_padding: pad by this many black pixels per side and crop back at a random offset
+            (``RandomCrop(size, padding)``); 0: off.
+        crop_scale: take a random part covering this range of shares of the image's area, resized to
+            the network's size (``RandomResizedCrop(size, scale)``); for images decoded from files
+            (folders, chunks, Hugging Face sets); ``null``: the centre crop of evaluation images.
+    """
+
+    flip: bool = False
+    crop_padding: int = 0
+    crop_scale: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.crop_padding < 0:
+            raise ConfigError(f"augment.crop_padding must be at least 0, got {self.crop_padding}")
+        low, high = self.crop_scale or (1.0, 1.0)
+        if not 0 < low <= high <= 1:
+            raise ConfigError(
+                f"augment.crop_scale must be (low, high) with 0 < low <= high <= 1, got {self.crop_scale}"
+            )
+
+    @classmethod
+    def of(cls, value: Augmentation | Mapping[str, Any]) -> Augmentation:
+        """``value`` itself, or the augmentation a mapping describes (a checkpoint's record)."""
+        return value if isinstance(value, Augmentation) else cls(**value)
+
+    @property
+    def draws(self) -> bool:
+        """Whether anything is drawn at random."""
+        return self.flip or self.crop_padding > 0 or self.crop_scale is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, as a checkpoint records it."""
+        return asdict(self)
+
+
+NONE = Augmentation()
+
+
+def merged_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A data module's options as recorded before ``augment`` was one option (``flip``,
+    ``crop_padding``, and ``augment: true`` for a random resized crop and flip of files), as now."""
+    old = {key: options[key] for key in ("flip", "crop_padding") if key in options}
+    if not old and not isinstance(options.get("augment"), bool):
+        return dict(options)
+    merged = {key: value for key, value in options.items() if key not in old}
+    files = merged.pop("augment", None)
+    augment: dict[str, Any] = {"flip": bool(old.get("flip")) or files is True}
+    augment["crop_padding"] = int(old.get("crop_padding") or 0)
+    if files is True:
+        augment["crop_scale"] = (0.35, 1.0)
+    return {**merged, "augment": augment}
+
 
 class BatchTransform:
-    """Crop with ``crop_padding`` (0: no crop) and flip (``flip``) each image, then standardise.
+    """Crop (``augment.crop_padding``) and flip (``augment.flip``) each image, then standardise.
+    (``augment.crop_scale`` happens earlier, as each image is decoded: ``decode``.)
 
     Args:
         mean: per-channel mean of the [0, 1]-scaled pixels, subtracted after augmentation.
         std: per-channel standard deviation, divided by after subtracting ``mean``.
-        crop_padding: pad each image by this many zero pixels per side and crop it back at a random
-            offset.
-        flip: mirror each image left-right with probability 1/2.
+        augment: what each image may go through; none for evaluation batches.
     """
 
-    def __init__(
-        self, mean: Sequence[float], std: Sequence[float], crop_padding: int = 0, flip: bool = False
-    ) -> None:
+    def __init__(self, mean: Sequence[float], std: Sequence[float], augment: Augmentation = NONE) -> None:
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        self.crop_padding = crop_padding
-        self.flip = flip
+        self.crop_padding = augment.crop_padding
+        self.flip = augment.flip
 
     def to(self, device: torch.device | str) -> BatchTransform:
         """A copy whose statistics live on ``device``: no host-to-device copy per batch."""

@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lit_classifier.data.augment import BatchTransform, CollateBatch
+from lit_classifier.data.augment import NONE, Augmentation, BatchTransform, CollateBatch
 from lit_classifier.data.gpu import DeviceBatches
 from lit_classifier.data.options import check_at_least
 from lit_classifier.data.predict import ImageTransform, PredictImages
@@ -47,10 +47,8 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         gpu_resident: hold each split on the Trainer's device and make batches there
             (``lit_classifier.data.gpu``): no workers, no per-batch copies. For sets held in memory
             that fit in device memory; works on the CPU too.
-        crop_padding: training augmentation: pad by this many pixels and crop back at a random
-            offset (0: off).
-        flip: training augmentation: mirror left-right with probability 1/2. Only for images
-            whose class survives a mirror (a ship, a shoe), never for digits or text.
+        augment: what training images may go through (``augment.Augmentation``: ``flip``,
+            ``crop_padding``, ``crop_scale``); none here: digits must never be mirrored.
         predict_root: an image file, or a folder searched at any depth for image files, that
             ``predict`` classifies instead of the test split (see ``lit_classifier.data.predict``).
         strict: an unreadable image (under ``predict_root``, or in an image folder) is an error
@@ -72,8 +70,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         num_workers: int | None = None,
         seed: int = 0,
         gpu_resident: bool = False,
-        crop_padding: int = 0,
-        flip: bool = False,
+        augment: Augmentation = NONE,
         predict_root: str | None = None,
         strict: bool = False,
     ) -> None:
@@ -83,9 +80,15 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         self.save_hyperparameters(ignore=CLI_KEYS, logger=False)
         # Plain data only, so that a checkpoint holding them loads with weights_only=True.
         self.hparams.update({k: str(v) for k, v in self.hparams.items() if isinstance(v, PurePath)})
+        self.augment = Augmentation.of(augment)
+        self.hparams["augment"] = self.augment.as_dict()
         check_at_least("batch_size", batch_size, 1)
         check_at_least("num_workers", 0 if num_workers is None else num_workers, 0)
-        check_at_least("crop_padding", crop_padding, 0)
+        if self.augment.crop_scale is not None and not self.reads_files:
+            raise ConfigError(
+                f"augment.crop_scale: {type(self).__name__} holds its images as tensors at the network's "
+                "size, and crop_scale crops images as they are decoded from files: use crop_padding"
+            )
         if gpu_resident and self.reads_files:
             raise ConfigError(
                 f"gpu_resident: {type(self).__name__} decodes image files as it loads them; only sets "
@@ -98,8 +101,6 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         self.num_workers = num_workers
         self.seed = seed
         self.gpu_resident = gpu_resident
-        self.crop_padding = crop_padding
-        self.flip = flip
         self.predict_root = predict_root
         self.strict = strict
         self.train_set: Dataset | None = None
@@ -123,15 +124,6 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         """(channels, height, width) of one image as the model receives it."""
 
     @property
-    def flips(self) -> bool:
-        """Whether training batches are mirrored at random."""
-        return self.flip
-
-    @property
-    def augments(self) -> bool:
-        return self.crop_padding > 0 or self.flips
-
-    @property
     def image_mode(self) -> str:
         """The PIL mode of the set's own images, which a new image is converted to."""
         return "L" if self.dims[0] == 1 else "RGB"
@@ -148,7 +140,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         """Workers when ``num_workers`` is ``None``. Files from disk and per-batch augmentation want
         workers (leaving one core for the training process); a set in memory without augmentation
         costs one gather and one standardisation per batch, fastest in the main process."""
-        if not (self.reads_files or self.augments):
+        if not (self.reads_files or self.augment.draws):
             return 0
         return max(1, min(8, (os.cpu_count() or 1) - 1))
 
@@ -258,8 +250,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
 
     def batch_transform(self, train: bool) -> BatchTransform:
         """What a batch of ``train`` or evaluation pixels goes through on either path."""
-        crop_padding = self.crop_padding if train else 0
-        return BatchTransform(self.mean, self.std, crop_padding=crop_padding, flip=train and self.flips)
+        return BatchTransform(self.mean, self.std, self.augment if train else NONE)
 
     def _sampler(self, dataset: Dataset, split: str) -> torch.utils.data.DistributedSampler | None:
         # Several processes: each gets its own shard, and evaluation counts every sample once.

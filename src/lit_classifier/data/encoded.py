@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
+from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.decode import CenterCropDecode, RandomResizedCropDecode
 from lit_classifier.data.predict import ImageTransform
@@ -21,6 +22,11 @@ from lit_classifier.errors import ConfigError
 # ImageNet statistics: what torchvision's and timm's pretrained networks were trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Training images of files: a random part of 35% to 100% of the area, wider than torchvision's
+#: (0.08, 1), which suits ImageNet-scale training (small sets and fine-tuning lose too much of the
+#: object there), and a flip.
+FILE_AUGMENTATION = Augmentation(flip=True, crop_scale=(0.35, 1.0))
 
 #: Encoded image bytes and where they came from (for messages) -> uint8 pixels at the network's size.
 Decoder = Callable[[bytes, str], Tensor]
@@ -33,8 +39,9 @@ class EncodedImagesDataModule(ClassificationDataModule):
         image_size: side of the square the network sees.
         resize: evaluation images are resized so their shorter side is this, then centre-cropped to
             ``image_size``; ``None``: ``image_size / 0.875`` (224 from 256, the ImageNet convention).
-        augment: training images get a random resized crop and a horizontal flip; otherwise they
-            are prepared as evaluation images.
+        augment: what training images go through (``augment.Augmentation``): by default a random
+            part of 35% to 100% of the area, resized, and a horizontal flip (``FILE_AUGMENTATION``);
+            with neither, training images are prepared as evaluation images.
         mean: per-channel mean for normalisation (default: ImageNet's, for pretrained networks).
         std: per-channel standard deviation for normalisation (default: ImageNet's).
         batch_size: see ``ClassificationDataModule``; 32 here, for images of 224 pixels.
@@ -42,27 +49,23 @@ class EncodedImagesDataModule(ClassificationDataModule):
     """
 
     reads_files: ClassVar[bool] = True
-    # Share of the image's area a training crop covers: wider than torchvision's (0.08, 1), which
-    # suits ImageNet-scale training; small sets and fine-tuning lose too much of the object there.
-    crop_scale: ClassVar[tuple[float, float]] = (0.35, 1.0)
 
     def __init__(
         self,
         *,
         image_size: int = 224,
         resize: int | None = None,
-        augment: bool = True,
+        augment: Augmentation = FILE_AUGMENTATION,
         mean: tuple[float, ...] = IMAGENET_MEAN,
         std: tuple[float, ...] = IMAGENET_STD,
         batch_size: int = 32,
         **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, **kwargs)
+        super().__init__(batch_size=batch_size, augment=augment, **kwargs)
         if image_size < 1 or (resize is not None and resize < image_size):
             raise ConfigError(f"need 1 <= image_size <= resize, got image_size={image_size}, resize={resize}")
         self.image_size = image_size
         self.resize = resize if resize is not None else round(image_size / 0.875)
-        self.augment = augment
         self.mean = tuple(mean)
         self.std = tuple(std)
         self._class_names: list[str] = []  # filled when the splits are read
@@ -83,16 +86,12 @@ class EncodedImagesDataModule(ClassificationDataModule):
     def dims(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
 
-    @property
-    def flips(self) -> bool:
-        return self.flip or self.augment  # augment's flip is the batched one every module uses
-
     def image_transform(self) -> ImageTransform:
         size = (self.image_size, self.image_size)
         return ImageTransform(self.image_mode, self.channels, self.resize, size, self.mean, self.std)
 
     def decoder(self, train: bool) -> Decoder:
         """How the samples of a ``train`` or evaluation split are decoded and brought to size."""
-        if train and self.augment:
-            return RandomResizedCropDecode(self.image_size, self.crop_scale, mode=self.image_mode)
+        if train and self.augment.crop_scale is not None:
+            return RandomResizedCropDecode(self.image_size, self.augment.crop_scale, mode=self.image_mode)
         return CenterCropDecode(self.resize, self.image_size, mode=self.image_mode)

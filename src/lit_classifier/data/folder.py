@@ -30,7 +30,14 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from lit_classifier.data.encoded import IMAGENET_MEAN, IMAGENET_STD, Decoder, EncodedImagesDataModule
+from lit_classifier.data.augment import Augmentation
+from lit_classifier.data.encoded import (
+    FILE_AUGMENTATION,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Decoder,
+    EncodedImagesDataModule,
+)
 from lit_classifier.data.images import image_files, readable
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices
@@ -74,7 +81,8 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         val_fraction: share of the images held out for validation when there is no ``val`` folder.
         image_size: side of the square the network sees (see ``EncodedImagesDataModule``).
         resize: shorter side of evaluation images before their centre crop; ``None``: image_size / 0.875.
-        augment: random resized crops and flips for training images.
+        augment: what training images go through: a random part of 35% to 100% of the area and a
+            flip by default (see ``EncodedImagesDataModule``).
         mean: per-channel mean of the standardisation (ImageNet's by default, for pretrained networks).
         std: per-channel standard deviation of the standardisation (ImageNet's by default).
         verify: check every image at setup to find unreadable ones (see the module docstring).
@@ -89,7 +97,7 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         val_fraction: float = 0.2,
         image_size: int = 224,
         resize: int | None = None,
-        augment: bool = True,
+        augment: Augmentation = FILE_AUGMENTATION,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         verify: bool = True,

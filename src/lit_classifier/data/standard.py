@@ -9,7 +9,7 @@ The files are read as data: MNIST's idx files by torchvision, CIFAR's pickled ba
 ``cifar_batches`` (which builds numpy arrays and nothing else), never by ``pickle.load``.
 
 A set is described by data (``StandardSet``: files, url, shape, statistics, how to download and
-read it); its class states only the defaults it changes (the CIFARs: crop and flip augmentation).
+read it); its class states only the defaults it changes (the CIFARs: a flip).
 
     lit-classifier fit --config configs/cifar10.yaml
     lit-classifier fit --data lit_classifier.MNISTDataModule --data.data_dir ~/data
@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 from torchvision.datasets.utils import download_and_extract_archive
 
+from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.cifar_batches import read_batches, read_class_names
 from lit_classifier.data.labels import check_labels
@@ -234,11 +235,15 @@ def _innermost_reason(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[-1]
 
 
+#: The CIFARs' training augmentation: every class of theirs is itself in a mirror.
+FLIP = Augmentation(flip=True)
+
+
 class MNISTDataModule(StandardDataModule):
     """MNIST: 60,000 + 10,000 grayscale 28x28 handwritten digits (LeCun et al.).
 
-    No augmentation by default; ``crop_padding: 2`` is a light one that suits digits. Never flip: a
-    mirrored digit is no digit (or another one). Arguments: see ``StandardDataModule``.
+    No augmentation by default; ``augment: {crop_padding: 2}`` is a light one that suits digits.
+    Never flip: a mirrored digit is no digit (or another one). Arguments: see ``StandardDataModule``.
     """
 
     spec = MNIST
@@ -248,7 +253,7 @@ class FashionMNISTDataModule(StandardDataModule):
     """Fashion-MNIST: 60,000 + 10,000 grayscale 28x28 images of 10 kinds of clothing (Zalando).
 
     No augmentation by default. Every class is still itself in a mirror (a mirrored shoe is a shoe),
-    so ``flip: true`` is safe here. Arguments: see ``StandardDataModule``.
+    so ``augment: {flip: true}`` is safe here. Arguments: see ``StandardDataModule``.
     """
 
     spec = FASHION_MNIST
@@ -263,34 +268,30 @@ class CIFAR10DataModule(StandardDataModule):
     trains 20 epochs with ``crop_padding: 4``, the classic setting for long runs.
 
     Args:
-        crop_padding: training augmentation: pad by this many pixels and crop back at a random
-            offset (0: off, the default; 4 for runs of tens of epochs).
-        flip: training augmentation: mirror left-right with probability 1/2. On by default: every
-            class survives a mirror. Set it false for images that a mirror changes (text, digits,
-            signs that point left or right).
+        augment: a flip by default (every class survives a mirror; ``flip: false`` for images that a
+            mirror changes: text, digits, signs that point left or right); ``crop_padding: 4`` for
+            runs of tens of epochs.
         **kwargs: see ``StandardDataModule``.
     """
 
     spec = CIFAR10
 
-    def __init__(self, *, crop_padding: int = 0, flip: bool = True, **kwargs: Any) -> None:
-        super().__init__(crop_padding=crop_padding, flip=flip, **kwargs)
+    def __init__(self, *, augment: Augmentation = FLIP, **kwargs: Any) -> None:
+        super().__init__(augment=augment, **kwargs)
 
 
 class CIFAR100DataModule(StandardDataModule):
     """CIFAR-100: 50,000 + 10,000 colour 32x32 images of 100 classes (fine labels).
 
-    Same augmentation as CIFAR-10: a flip (every class survives a mirror), no crop.
+    Same augmentation as CIFAR-10: a flip, no crop.
 
     Args:
-        crop_padding: as ``CIFAR10DataModule``'s (0: off, the default).
-        flip: training augmentation: mirror left-right with probability 1/2. On by default: every
-            class survives a mirror (an apple, a bicycle, a whale); set it false for images that a
-            mirror changes.
+        augment: a flip by default (every class survives a mirror: an apple, a bicycle, a whale);
+            ``crop_padding: 4`` for runs of tens of epochs.
         **kwargs: see ``StandardDataModule``.
     """
 
     spec = CIFAR100
 
-    def __init__(self, *, crop_padding: int = 0, flip: bool = True, **kwargs: Any) -> None:
-        super().__init__(crop_padding=crop_padding, flip=flip, **kwargs)
+    def __init__(self, *, augment: Augmentation = FLIP, **kwargs: Any) -> None:
+        super().__init__(augment=augment, **kwargs)

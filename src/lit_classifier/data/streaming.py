@@ -37,9 +37,9 @@ from typing import Any
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lit_classifier.data.augment import CollateBatch
+from lit_classifier.data.augment import Augmentation, CollateBatch
 from lit_classifier.data.chunks import check_chunks, read_info, split_dir
-from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
+from lit_classifier.data.encoded import FILE_AUGMENTATION, Decoder, EncodedImagesDataModule
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.sampling import process_grid
 from lit_classifier.errors import DataError
@@ -68,8 +68,8 @@ class StreamingDataModule(EncodedImagesDataModule):
         image_size: side of the square the network sees; ``None``: the side of the stored shape.
         resize: evaluation images are resized so their shorter side is this, then centre-cropped to
             ``image_size``; ``None``: ``image_size / 0.875``.
-        augment: training images get a random resized crop and a horizontal flip; otherwise they
-            are prepared as evaluation images.
+        augment: what training images go through: a random part of 35% to 100% of the area and a
+            flip by default (see ``EncodedImagesDataModule``).
         mean: per-channel mean for normalisation; ``None``: the one stored with the data.
         std: per-channel standard deviation for normalisation; ``None``: the one stored with the data.
         trusted_data: read chunks whatever litdata serializer they name, ``pickle`` included, which
@@ -86,7 +86,7 @@ class StreamingDataModule(EncodedImagesDataModule):
         cache_dir: str | None = None,
         image_size: int | None = None,
         resize: int | None = None,
-        augment: bool = True,
+        augment: Augmentation = FILE_AUGMENTATION,
         mean: tuple[float, ...] | None = None,
         std: tuple[float, ...] | None = None,
         trusted_data: bool = False,
