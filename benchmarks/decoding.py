@@ -6,13 +6,17 @@ resized crop to ``--size`` (area share 0.35 to 1, aspect ratio 3/4 to 4/3, torch
 ``get_params`` in both), horizontal flip, ImageNet standardisation, collate. torchvision's is
 ``datasets.ImageFolder`` with ``transforms.Compose([RandomResizedCrop, RandomHorizontalFlip,
 ToTensor, Normalize])``; ours is ``ImageFolderDataModule``'s training loader (and, with litdata
-installed, ``StreamingDataModule``'s over the same files converted to chunks). One thread, no
-workers: one core each. Rounds alternate the pipelines, so a change of the machine's load hits
+installed, ``StreamingDataModule``'s over the same files converted to chunks). With
+``--evaluation``, the evaluation batches instead: the shorter side resized to ``--size`` / 0.875, the
+centre cropped to ``--size``, standardised (torchvision's ``Resize``, ``CenterCrop``, ``ToTensor``,
+``Normalize`` on PIL images against the image folder's validation loader). One thread, no workers:
+one core each. Rounds alternate the pipelines, so a change of the machine's load hits
 them alike; a ratio is the median of the per-round ratios, printed with the two rates of the round
 that gave it (the lower middle one for an even count), so that the three figures agree.
 
     python benchmarks/decoding.py                 # 256 images, 5 rounds
     python benchmarks/decoding.py --save          # ... and a table in benchmarks/results/
+    python benchmarks/decoding.py --evaluation    # the evaluation batches
 """
 
 from __future__ import annotations
@@ -63,17 +67,21 @@ def write_photos(root: Path, count: int, width: int, height: int) -> None:
         photo(rng, width, height).save(folder / f"{index:05d}.jpg", quality=90)
 
 
-def torchvision_loader(root: Path, size: int, batch_size: int) -> DataLoader:
-    augment = transforms.Compose(
-        [
+def torchvision_loader(root: Path, size: int, batch_size: int, evaluation: bool = False) -> DataLoader:
+    geometry = (
+        [transforms.Resize(round(size / 0.875)), transforms.CenterCrop(size)]
+        if evaluation
+        else [
             transforms.RandomResizedCrop(size, scale=FILE_AUGMENTATION.crop_scale),
             transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-            transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
-    folder = torchvision.datasets.ImageFolder(str(root), transform=augment)
-    return DataLoader(folder, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=0)
+    prepare = transforms.Compose(
+        [*geometry, transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    )
+    folder = torchvision.datasets.ImageFolder(str(root), transform=prepare)
+    train = not evaluation
+    return DataLoader(folder, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=0)
 
 
 def epoch(loader: Iterable) -> tuple[float, int]:
@@ -103,23 +111,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-streaming", action="store_true", help="leave out the litdata pipeline")
+    parser.add_argument("--evaluation", action="store_true", help="evaluation batches, not training's")
     parser.add_argument("--save", action="store_true", help="write the table to benchmarks/results/")
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core per pipeline: what one DataLoader worker has
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch) / "photos"
-        write_photos(root, args.images, args.width, args.height)
+        write_photos(root / "val" if args.evaluation else root, args.images, args.width, args.height)
         options = {"image_size": args.size, "batch_size": args.batch_size, "num_workers": 0}
+        if args.evaluation:  # every image in root/val; a few in root/train make the folder complete
+            write_photos(root / "train", 4, 32, 32)
         # Nearly every image trains; the one or few held out only make the chunks complete.
         held_out = max(0.01, 1 / args.images)
         folder = ImageFolderDataModule(str(root), val_fraction=held_out, verify=False, **options)
         folder.setup("fit")
+        theirs = root / "val" if args.evaluation else root
         loaders: dict[str, Iterable] = {
-            "torchvision ImageFolder + transforms": torchvision_loader(root, args.size, args.batch_size),
-            "ImageFolderDataModule": folder.train_dataloader(),
+            "torchvision ImageFolder + transforms": torchvision_loader(
+                theirs, args.size, args.batch_size, args.evaluation
+            ),
+            "ImageFolderDataModule": folder.val_dataloader()
+            if args.evaluation
+            else folder.train_dataloader(),
         }
-        if not args.no_streaming:
+        if not args.no_streaming and not args.evaluation:
             from lit_classifier import StreamingDataModule
             from lit_classifier.data import optimize_data
 
@@ -140,14 +156,17 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]], outputs: dic
     baseline = "torchvision ImageFolder + transforms"
     lines = [
         "```",
-        f"python benchmarks/decoding.py --images {args.images} --rounds {args.rounds} --save",
+        f"python benchmarks/decoding.py --images {args.images} --rounds {args.rounds}"
+        + (" --evaluation" if args.evaluation else "")
+        + " --save",
         "```",
         "",
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, one thread per "
         f"pipeline; torch {torch.__version__}, torchvision {torchvision.__version__}, "
         f"{datetime.date.today()}",
-        f"images: {args.images} photo-like JPEGs of {args.width} x {args.height} (quality 90), training "
-        f"crops of {args.size}, batches of {args.batch_size}; images/s: median of {args.rounds} rounds",
+        f"images: {args.images} photo-like JPEGs of {args.width} x {args.height} (quality 90), "
+        f"{'evaluation' if args.evaluation else 'training'} crops of {args.size}, batches of "
+        f"{args.batch_size}; images/s: median of {args.rounds} rounds",
         "",
         "| pipeline | images/s per core | output: shape dtype, per-channel mean, std |",
         "|---|---|---|",
@@ -172,13 +191,14 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]], outputs: dic
             f"| {name} / torchvision | {ratios[middle]:.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
             f"| {ours[middle]:.0f} against {theirs[middle]:.0f} |"
         )
-    lines.append("")
-    lines.append("goal: ImageFolderDataModule / torchvision >= 1.5")
+    if not args.evaluation:
+        lines += ["", "goal: ImageFolderDataModule / torchvision >= 1.5"]
     table = "\n".join(lines)
     print(table)
     if args.save:
         RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"cpu-1-thread_{datetime.date.today()}_decoding.md"
+        what = "decoding-evaluation" if args.evaluation else "decoding"
+        path = RESULTS / f"cpu-1-thread_{datetime.date.today()}_{what}.md"
         path.write_text(table + "\n")
         print(f"saved {path}")
 

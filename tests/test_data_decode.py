@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from lit_classifier.data.decode import CenterCropDecode, RandomResizedCropDecode, decode
+from lit_classifier.data.decode import EvaluationImage, RandomResizedCropDecode, decode
 from lit_classifier.errors import DataError
 
 
@@ -28,7 +28,7 @@ def test_evaluation_images_are_what_torchvisions_resize_and_centre_crop_make() -
         Image.open(io.BytesIO(data)).convert("RGB")
     )
 
-    made = CenterCropDecode(36, 32)(data)
+    made = EvaluationImage(36, (32, 32))(data)
 
     assert made.shape == (3, 32, 32) and made.dtype == torch.uint8
     assert (made.int() - expected.int()).abs().max() <= 1  # the same resize, another memory layout

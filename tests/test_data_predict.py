@@ -138,12 +138,12 @@ def test_missing_empty_and_unreadable_new_images_are_named(
     with pytest.raises(DataError, match=f"no images under {tmp_path / 'empty'}"):
         DigitsDataModule(predict_root=str(tmp_path / "empty")).setup("predict")
     with caplog.at_level(logging.WARNING, logger="lit_classifier.data.images"):
-        mixed = PredictImages(tmp_path / "mixed", DigitsDataModule().image_transform())
+        mixed = PredictImages(tmp_path / "mixed", DigitsDataModule().evaluation_decoder())
     reports = [record.getMessage() for record in caplog.records]
     with pytest.raises(DataError, match=f"cannot read image {bad[0]}"):
-        PredictImages(tmp_path / "mixed", DigitsDataModule().image_transform(), strict=True)
+        PredictImages(tmp_path / "mixed", DigitsDataModule().evaluation_decoder(), strict=True)
     with pytest.raises(DataError, match="none of the 1 image"):
-        PredictImages(bad[0], DigitsDataModule().image_transform())
+        PredictImages(bad[0], DigitsDataModule().evaluation_decoder())
 
     assert sorted(report.split(":")[0] for report in reports) == [
         f"skipping unreadable image {path}" for path in sorted(bad)

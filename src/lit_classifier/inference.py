@@ -23,7 +23,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from lit_classifier.checkpoints.trust import build
-from lit_classifier.data.predict import ImageTransform, PredictImages
+from lit_classifier.data.augment import CollateBatch
+from lit_classifier.data.decode import EvaluationTransform
+from lit_classifier.data.predict import PredictImages
 from lit_classifier.errors import InputError
 from lit_classifier.module import ClassifierModule
 
@@ -48,11 +50,13 @@ def predict_images(
 ) -> list[Prediction]:
     """The predictions of ``module`` for an image file, a list of them, or a folder (searched at any
     depth), sorted by path; unreadable files are skipped with a warning naming them."""
-    dataset = PredictImages(images, image_transform(module, trusted_modules))
+    transform = evaluation_transform(module, trusted_modules)
+    dataset = PredictImages(images, transform.decode)
+    batches = DataLoader(dataset, batch_size=batch_size, collate_fn=CollateBatch(transform.standardize))
     was_training, found = module.training, list[list[tuple[str, float]]]()
     module.eval()
     try:
-        for batch, _ in DataLoader(dataset, batch_size=batch_size):
+        for batch, _ in batches:
             found += ranked(module, batch, top_k)
     finally:
         module.train(was_training)
@@ -62,7 +66,9 @@ def predict_images(
     ]
 
 
-def image_transform(module: ClassifierModule, trusted_modules: Sequence[str] = ()) -> ImageTransform:
+def evaluation_transform(
+    module: ClassifierModule, trusted_modules: Sequence[str] = ()
+) -> EvaluationTransform:
     """What turns a new image into the module's input: the evaluation transform of the data module
     recorded in the module (rebuilt only if ``lit_classifier.checkpoints.trust`` allows it)."""
     spec = module.record.data_spec("the module's record", trusted_modules)
@@ -72,12 +78,12 @@ def image_transform(module: ClassifierModule, trusted_modules: Sequence[str] = (
             "images the same way: train it with a data module (lit_classifier.data), or prepare the "
             "images yourself and call the module on them"
         )
-    return build(spec).image_transform()
+    return build(spec).evaluation_transform()
 
 
 @torch.no_grad()
 def ranked(module: ClassifierModule, batch: Tensor, top_k: int) -> list[list[tuple[str, float]]]:
-    """For each image of ``batch`` (prepared by ``image_transform``), its ``top_k`` most likely
+    """For each image of ``batch`` (prepared by ``evaluation_transform``), its ``top_k`` most likely
     classes as (name, probability) pairs, best first; the module should be in evaluation mode."""
     names, k = module.class_names, min(top_k, len(module.class_names))
     probabilities, classes = module(batch.to(module.device)).softmax(dim=1).topk(k, dim=1)

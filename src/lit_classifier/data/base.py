@@ -1,10 +1,12 @@
 """What every data module shares: its options, its splits, and the one place where loaders are made.
 
 A data module reads its splits (``load_splits``) and knows what the model must know about them
-(``class_names``, ``dims``). Every loader comes from ``_loader``: a ``DataLoader`` whose order comes
-from ``sampling.distributed_sampler`` and whose ``collate_fn`` augments and standardises each batch
+(``class_names``, ``dims``). Every loader comes from ``loader(split)``, the one seam where a
+subclass changes how batches are made: a ``DataLoader`` whose order comes from
+``sampling.distributed_sampler`` and whose ``collate_fn`` augments and standardises each batch
 (``augment.BatchTransform``), or, with ``gpu_resident``, ``gpu.DeviceBatches``: the same order and
-the same batch transform, on the device.
+the same batch transform, on the device. New images and served requests are prepared as the
+evaluation images are (``evaluation_transform``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lit_classifier.data.augment import NONE, Augmentation, BatchTransform, CollateBatch
+from lit_classifier.data.decode import Decoder, EvaluationImage, EvaluationTransform
 from lit_classifier.data.gpu import DeviceBatches
 from lit_classifier.data.options import check_at_least
-from lit_classifier.data.predict import ImageTransform, PredictImages
+from lit_classifier.data.predict import PredictImages
 from lit_classifier.data.sampling import distributed_sampler, epoch_to_train, process_grid, training_position
 from lit_classifier.data.tensors import ImageTensors
 from lit_classifier.errors import ConfigError, DataError
@@ -128,13 +131,16 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         """The PIL mode of the set's own images, which a new image is converted to."""
         return "L" if self.dims[0] == 1 else "RGB"
 
-    def image_transform(self) -> ImageTransform:
-        """How a new image (PIL) becomes this module's input, as its evaluation images are made:
-        the set's colour mode and channel count, the shorter side resized and the centre cropped to
-        ``dims``, 0..255 scaled to [0, 1], standardised with ``mean`` and ``std``."""
+    def evaluation_decoder(self) -> Decoder:
+        """How an image file becomes this module's evaluation pixels (uint8, ``dims``): the set's
+        colour mode and channel count, the shorter side resized and the centre cropped to ``dims``."""
         channels, height, width = self.dims
-        resize = max(height, width)
-        return ImageTransform(self.image_mode, channels, resize, (height, width), self.mean, self.std)
+        return EvaluationImage(max(height, width), (height, width), self.image_mode, channels)
+
+    def evaluation_transform(self) -> EvaluationTransform:
+        """How an image file becomes this module's input, as its evaluation images are made: for new
+        images (``predict_root``, ``predict_images``) and served requests."""
+        return EvaluationTransform(self.evaluation_decoder(), self.batch_transform(train=False))
 
     def default_num_workers(self) -> int:
         """Workers when ``num_workers`` is ``None``. Files from disk and per-batch augmentation want
@@ -164,7 +170,8 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             splits = self.load_splits()
             self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
         if self.predict_root is not None and stage in (None, "predict") and self._new_images is None:
-            self._new_images = PredictImages(self.predict_root, self.image_transform(), strict=self.strict)
+            decode = self.evaluation_decoder()
+            self._new_images = PredictImages(self.predict_root, decode, strict=self.strict)
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in each checkpoint: where training stood in its epoch, if inside one, so that a
@@ -196,26 +203,26 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         return self.test_set if self.predict_root is None else self._new_images
 
     def train_dataloader(self) -> Iterable:
-        return self._loader("train")
+        return self.loader("train")
 
     def val_dataloader(self) -> Iterable:
-        return self._loader("val")
+        return self.loader("val")
 
     def test_dataloader(self) -> Iterable:
-        return self._loader("test")
+        return self.loader("test")
 
     def predict_dataloader(self) -> Iterable:
-        return self._loader("predict")
+        return self.loader("predict")
 
-    def _loader(self, split: str) -> Iterable:
-        """The loader of ``split``: device-resident batches, or a DataLoader with the same order and
-        the same batch transform (new images come out of ``image_transform`` ready)."""
-        dataset = self._dataset(split)
+    def loader(self, split: str) -> Iterable:
+        """The loader of ``split`` (``train``, ``val``, ``test`` or ``predict``): device-resident
+        batches, or a DataLoader with the same order and the same batch transform. Every Lightning
+        loader hook comes here; a subclass that makes batches another way overrides this."""
+        dataset = self.dataset(split)
         if self.gpu_resident and isinstance(dataset, ImageTensors):
             return self.device_batches(split)
         train = split == "train"
         workers = self.loader_workers
-        ready = isinstance(dataset, PredictImages)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -223,7 +230,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             # Full batches only while training: a last batch of 3 images gives a noisy step (and
             # breaks batch norm at size 1); evaluation must see every sample.
             drop_last=train,
-            collate_fn=None if ready else CollateBatch(self.batch_transform(train)),
+            collate_fn=CollateBatch(self.batch_transform(train)),
             num_workers=workers,
             persistent_workers=workers > 0,
             pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
@@ -232,7 +239,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
     def device_batches(self, split: str, device: torch.device | str | None = None) -> DeviceBatches:
         """``split`` held on ``device`` (default: the Trainer's root device, else the CPU), batched
         there; each process of a multi-process run iterates over its own shard."""
-        dataset = self._dataset(split)
+        dataset = self.dataset(split)
         if not isinstance(dataset, ImageTensors):
             raise TypeError(f"the {split} split of {type(self).__name__} is not held in memory as tensors")
         if device is None:
@@ -265,7 +272,8 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             epoch=epoch_to_train(self.trainer),
         )
 
-    def _dataset(self, split: str) -> Dataset:
+    def dataset(self, split: str) -> Dataset:
+        """The split of that name (``predict``: ``predict_set``); an error before ``setup``."""
         dataset = self.predict_set if split == "predict" else self.splits.get(split)
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__} has no {split} split: call setup() first")

@@ -8,15 +8,11 @@ Every batch is then flipped (training) and standardised by ``augment.BatchTransf
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
-
-from torch import Tensor
 
 from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.decode import CenterCropDecode, RandomResizedCropDecode
-from lit_classifier.data.predict import ImageTransform
+from lit_classifier.data.decode import Decoder, EvaluationImage, RandomResizedCropDecode
 from lit_classifier.errors import ConfigError
 
 # ImageNet statistics: what torchvision's and timm's pretrained networks were trained with.
@@ -27,9 +23,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: (0.08, 1), which suits ImageNet-scale training (small sets and fine-tuning lose too much of the
 #: object there), and a flip.
 FILE_AUGMENTATION = Augmentation(flip=True, crop_scale=(0.35, 1.0))
-
-#: Encoded image bytes and where they came from (for messages) -> uint8 pixels at the network's size.
-Decoder = Callable[[bytes, str], Tensor]
 
 
 class EncodedImagesDataModule(ClassificationDataModule):
@@ -86,12 +79,12 @@ class EncodedImagesDataModule(ClassificationDataModule):
     def dims(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
 
-    def image_transform(self) -> ImageTransform:
-        size = (self.image_size, self.image_size)
-        return ImageTransform(self.image_mode, self.channels, self.resize, size, self.mean, self.std)
-
     def decoder(self, train: bool) -> Decoder:
         """How the samples of a ``train`` or evaluation split are decoded and brought to size."""
         if train and self.augment.crop_scale is not None:
             return RandomResizedCropDecode(self.image_size, self.augment.crop_scale, mode=self.image_mode)
-        return CenterCropDecode(self.resize, self.image_size, mode=self.image_mode)
+        return self.evaluation_decoder()
+
+    def evaluation_decoder(self) -> Decoder:
+        size = (self.image_size, self.image_size)
+        return EvaluationImage(self.resize, size, self.image_mode, self.channels)

@@ -31,11 +31,11 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from lit_classifier.data.augment import Augmentation
+from lit_classifier.data.decode import Decoder
 from lit_classifier.data.encoded import (
     FILE_AUGMENTATION,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    Decoder,
     EncodedImagesDataModule,
 )
 from lit_classifier.data.images import image_files, readable

@@ -23,7 +23,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lit_classifier.data.encoded import Decoder, EncodedImagesDataModule
+from lit_classifier.data.decode import Decoder
+from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices

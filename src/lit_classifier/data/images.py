@@ -15,7 +15,6 @@ would also print a line of this package's source.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,21 +36,6 @@ IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "PPM", "TIFF", "WEBP")
 def image_files(folder: Path) -> list[Path]:
     """Every image file under ``folder`` (any depth, hidden folders included), sorted by path."""
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
-
-
-def read_image(source: Path | bytes, name: str | None = None) -> Image.Image:
-    """The decoded image in the file at ``source`` or in its bytes (a posted file); an
-    ``DataError`` naming it (``name``, else the path) if it cannot be read."""
-    file = io.BytesIO(source) if isinstance(source, bytes) else source
-    try:
-        with Image.open(file, formats=IMAGE_FORMATS) as image:
-            image.load()
-            return image
-    # OSError: PIL's UnidentifiedImageError and "image file is truncated"; DecompressionBombError is
-    # no OSError.
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        named = name or (source if isinstance(source, Path) else "of the given bytes")
-        raise DataError(f"cannot read image {named}: {unreadable_reason(error, source)}") from error
 
 
 def decode_problem(path: Path) -> str | None:

@@ -39,7 +39,8 @@ from torch.utils.data import Dataset
 
 from lit_classifier.data.augment import Augmentation, CollateBatch
 from lit_classifier.data.chunks import check_chunks, read_info, split_dir
-from lit_classifier.data.encoded import FILE_AUGMENTATION, Decoder, EncodedImagesDataModule
+from lit_classifier.data.decode import Decoder
+from lit_classifier.data.encoded import FILE_AUGMENTATION, EncodedImagesDataModule
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.sampling import process_grid
 from lit_classifier.errors import DataError
@@ -157,15 +158,15 @@ class StreamingDataModule(EncodedImagesDataModule):
             check_labels(batch[1], self.num_classes, where)
         return batch
 
-    def _loader(self, split: str) -> Iterable:
+    def loader(self, split: str) -> Iterable:
         """litdata's loader, which splits the chunks between processes and workers and keeps its
         place for a resume; new images (``predict_root``) load as every module's do."""
         if split == "predict" and self.predict_root is not None:
-            return super()._loader(split)
+            return super().loader(split)
         from lit_classifier.data.stream_loader import EpochStreamingDataLoader, evaluation_batch_size
 
         train = split == "train"
-        dataset: Any = self._dataset(split)
+        dataset: Any = self.dataset(split)
         batch_size = self.batch_size
         if not train:  # every process gets at least one batch
             batch_size = evaluation_batch_size(dataset, batch_size, process_grid(self.trainer)[0], split)

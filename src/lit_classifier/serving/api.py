@@ -7,7 +7,8 @@ over PIL's pixel limit) must not fail the good requests batched with it, and Lit
 request of a batch with the error any of these methods raises. So a bad request is carried through
 the batch as its ``Refusal`` and answered alone: ``encode_response`` turns it into its 4xx answer.
 
-Each image is prepared as ``predict_images`` prepares a file (``inference.image_transform``) and
+Each image is prepared as ``predict_images`` prepares a file (``inference.evaluation_transform``:
+decoded per request, standardised per batch) and
 ranked by the same code (``inference.ranked``), so both give the same classes and probabilities.
 """
 
@@ -23,9 +24,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 from torch import Tensor
 
-from lit_classifier.data.images import read_image
 from lit_classifier.errors import DataError, short_repr
-from lit_classifier.inference import image_transform, ranked
+from lit_classifier.inference import evaluation_transform, ranked
 from lit_classifier.module import ClassifierModule
 
 #: The request's field that holds the image: a file in a multipart form, base64 text in JSON.
@@ -81,20 +81,20 @@ class ClassifierAPI(ls.LitAPI):
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, not {top_k}")
         self.module = module.eval()
-        self.transform = image_transform(module, trusted_modules)  # refused here, before serving
+        self.transform = evaluation_transform(module, trusted_modules)  # refused here, before serving
         self.top_k = top_k
 
     def setup(self, device: str) -> None:
         self.module = self.module.to(device)
 
     def decode_request(self, request) -> Tensor | Refusal:
-        """The image of a parsed form or JSON body, ready for the network, or why it is refused.
+        """The image of a parsed form or JSON body, decoded to the network's size, or why it is refused.
 
         ``request`` has no annotation on purpose: LitServe makes it the type FastAPI parses the body
         into, and none leaves the parsing of forms and JSON to LitServe. The annotations here are
         evaluated (no ``from __future__ import annotations``): LitServe reads them at runtime."""
         try:
-            return self.transform(read_image(posted_bytes(request), f"in the field {FIELD}"))
+            return self.transform.decode(posted_bytes(request), f"in the field {FIELD}")
         except Refusal as refusal:
             return refusal
         except DataError as error:
@@ -103,7 +103,7 @@ class ClassifierAPI(ls.LitAPI):
 
     def batch(self, inputs: list[Tensor | Refusal]) -> Batch:
         images = [x for x in inputs if isinstance(x, Tensor)]
-        return Batch(torch.stack(images) if images else None, inputs)
+        return Batch(self.transform.standardize(torch.stack(images)) if images else None, inputs)
 
     def predict(self, x: Batch | Tensor | Refusal) -> list[Answer | Refusal] | Answer | Refusal:
         """The answers of a batch, in its order (one answer when LitServe does not batch)."""
