@@ -42,6 +42,33 @@ def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
     assert "goal: ImageFolderDataModule / torchvision >= 1.5" in out
 
 
+def test_evaluation_batches_are_the_same_pixels_as_torchvisions_evaluation_transforms(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import decoding
+
+    monkeypatch.setattr(
+        sys, "argv", ["decoding.py", "--evaluation", "--images=8", "--width=64", "--height=48", "--size=32",
+                      "--batch-size=4", "--rounds=1"],
+    )  # fmt: skip
+    threads = torch.get_num_threads()
+    try:
+        decoding.main()
+    finally:
+        torch.set_num_threads(threads)
+
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "float32" in line]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| torchvision ImageFolder + transforms",
+        "| ImageFolderDataModule",
+    ]
+    theirs, ours = (row.split(" | ")[2] for row in rows)
+    assert "evaluation crops of 32" in out and ours == theirs  # the same mean and std, to 3 decimals
+    assert "goal:" not in out
+
+
 def test_each_ratio_is_printed_with_the_two_rates_of_the_round_it_comes_from(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -49,7 +76,7 @@ def test_each_ratio_is_printed_with_the_two_rates_of_the_round_it_comes_from(
     import decoding
 
     args = decoding.argparse.Namespace(
-        images=8, width=64, height=48, size=32, batch_size=4, rounds=3, save=False
+        images=8, width=64, height=48, size=32, batch_size=4, rounds=3, save=False, evaluation=False
     )
     # A warm-up round, then rounds whose ratios are 2, 3 and 2.5: the median is the third round's.
     rates = {
