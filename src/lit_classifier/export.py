@@ -29,17 +29,17 @@ from pathlib import Path
 
 import torch
 from jsonargparse import auto_cli
-from torch import Tensor, nn
-from torch.export import Dim, ExportedProgram
+from torch import Tensor
+from torch.export import Dim
 
 from lit_classifier.errors import InputError, command_errors
 from lit_classifier.module import ClassifierModule
 from lit_classifier.outputs import replaced_file, written_whole
 
 
-def example_input(module: nn.Module, batch_size: int = 2) -> Tensor:
+def example_input(module: ClassifierModule, batch_size: int = 2) -> Tensor:
     """Zeros shaped like the module's images: ``input_shape`` as the data module gave it."""
-    shape = module.record.input_shape if isinstance(module, ClassifierModule) else None
+    shape = module.record.input_shape
     if shape is None:
         raise ValueError(
             f"{type(module).__name__} does not know its input shape: pass example=torch.zeros(1, C, H, W), "
@@ -49,66 +49,61 @@ def example_input(module: nn.Module, batch_size: int = 2) -> Tensor:
 
 
 @torch.no_grad()
-def _network(module: nn.Module, example: Tensor) -> nn.Module:
-    """A copy of the bare network, on the CPU, in evaluation mode (batch norm uses its running
-    statistics), run once on ``example`` (which gives lazy layers their shapes); the module itself
-    stays where and as it was."""
-    network = module.model if isinstance(module, ClassifierModule) else module
-    network = copy.deepcopy(network).cpu().eval()
-    network(example)
-    return network
-
-
-def _batch_free() -> tuple[dict[int, Dim]]:
-    """The dynamic shape of the one input: its first dimension, the batch, is any size."""
-    return ({0: Dim("batch")},)
-
-
-def _program(module: nn.Module, example: Tensor) -> ExportedProgram:
-    if len(example) == 1:  # torch.export fixes a dimension that is 1 in the example: two images
+def _exportable(module: ClassifierModule, example: Tensor | None) -> tuple[ClassifierModule, Tensor]:
+    """A module around a copy of the network, on the CPU, in evaluation mode (batch norm uses its
+    running statistics), run once on the example (which gives lazy layers their shapes), and that
+    example: two images at least, since ``torch.export`` fixes a dimension that is 1 in it. The
+    module itself stays where and as it was."""
+    example = (example_input(module) if example is None else example).cpu()
+    if len(example) == 1:
         example = torch.cat([example, example])
-    with torch.no_grad():
-        return torch.export.export(_network(module, example), (example,), dynamic_shapes=_batch_free())
+    exportable = ClassifierModule(copy.deepcopy(module.model)).cpu().eval()
+    exportable(example)
+    return exportable, example
 
 
-def export_program(module: nn.Module, path: str | Path, example: Tensor | None = None) -> Path:
+#: The dynamic shape of the one input: its first dimension, the batch, is any size.
+BATCH_FREE = ({0: Dim("batch")},)
+
+
+def export_program(module: ClassifierModule, path: str | Path, example: Tensor | None = None) -> Path:
     """Save the network as a ``torch.export`` program (a ``.pt2`` file), which
     ``torch.export.load(path).module()`` runs without this package."""
     path = Path(path)
     if path.suffix != ".pt2":
         raise InputError(f"a torch.export program is a .pt2 file, not {path.name}")
-    example = (example_input(module) if example is None else example).cpu()
-    program = _program(module, example)
+    exportable, example = _exportable(module, example)
+    with torch.no_grad():
+        program = torch.export.export(exportable.model, (example,), dynamic_shapes=BATCH_FREE)
     with written_whole(path, "wb") as file:  # a file cut short by a full disk is never left
         torch.export.save(program, file)
     return path
 
 
-def export_onnx(module: nn.Module, path: str | Path, example: Tensor | None = None) -> Path:
+def export_onnx(module: ClassifierModule, path: str | Path, example: Tensor | None = None) -> Path:
     """Export the network to ONNX: input ``images``, output ``logits``, the batch size left free.
 
-    torch's ``torch.export``-based exporter (``dynamo=True``); it needs ``onnx`` and ``onnxscript``.
+    Lightning's ``LightningModule.to_onnx`` with torch's ``torch.export``-based exporter
+    (``dynamo=True``); it needs ``onnx`` and ``onnxscript``.
     """
-    example = (example_input(module) if example is None else example).cpu()
-    path = Path(path)
-    program = _program(module, example)
+    exportable, example = _exportable(module, example)
     try:
-        with replaced_file(path) as temporary:  # a file cut short by a full disk is never left
-            torch.onnx.export(
-                program,
-                (example,),
-                str(temporary),
+        with replaced_file(Path(path)) as temporary:  # a file cut short by a full disk is never left
+            exportable.to_onnx(
+                temporary,
+                example,
                 input_names=["images"],
                 output_names=["logits"],
                 dynamo=True,
+                dynamic_shapes=BATCH_FREE,
                 external_data=False,  # one file, weights inside (a classifier is far below 2 GB)
                 verbose=False,  # no progress lines of the exporter's steps
             )
-    except ImportError as error:
+    except (ImportError, ModuleNotFoundError) as error:
         raise InputError(
             f"ONNX export needs the onnx and onnxscript packages ({error}): pip install -e '.[export]'"
         ) from error
-    return path
+    return Path(path)
 
 
 def export(checkpoint: Path, output: Path, trusted_modules: list[str] | None = None) -> Path:
