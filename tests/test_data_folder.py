@@ -129,3 +129,13 @@ def test_without_verification_a_bad_file_fails_when_loaded_naming_it(tmp_path: P
 
     with pytest.raises(DataError, match=f"cannot read image {corrupt}"):
         dataset[dataset.samples.index((corrupt, 0))]  # type: ignore[union-attr]
+
+
+def test_a_hidden_folder_such_as_jupyters_checkpoints_is_no_class(tmp_path: Path) -> None:
+    root = write_image_folder(tmp_path / "photos")
+    shutil.copytree(root / "cat", root / ".ipynb_checkpoints")  # what a notebook leaves beside its files
+
+    data = ImageFolderDataModule(str(root), image_size=16)
+    data.setup("fit")
+
+    assert data.class_names == ["cat", "dog", "fish"]

@@ -177,7 +177,8 @@ class ImageFolderDataModule(EncodedImagesDataModule):
 
 
 def class_folders(folder: Path) -> list[str]:
-    """Names of the class sub-folders, sorted (hidden folders ignored); an error if there are none."""
+    """Names of the class sub-folders, sorted; an error if there are fewer than two. Hidden folders
+    are no classes: torchvision's ``find_classes`` would take Jupyter's ``.ipynb_checkpoints`` for one."""
     names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not names:
         raise DataError(
