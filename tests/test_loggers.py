@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers import FAST, cli, run_dir
-from lit_classifier import plots
+from lit_classifier.checkpoints import runs
 from lit_classifier.command import plot as plot_command
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_the_curves_of_a_tensorboard_run_are_its_logged_metrics_and_the_plot_com
     fit = cli("fit", *TENSORBOARD, *FAST, "--trainer.max_epochs=2", "--plots.enabled=false")
     folder = run_dir(fit)
 
-    history = plots.run_history(folder)
+    history = runs.run_history(folder)
     plot_command.main([str(folder)])
 
     assert history is not None and [row["epoch"] for row in history] == [1, 2]

@@ -16,6 +16,7 @@ from torch import nn
 from helpers import FAST, cli, run_dir
 from lit_classifier import plots, train_model
 from lit_classifier.callbacks.reports import write_class_report
+from lit_classifier.checkpoints import runs
 from lit_classifier.command import plot as plot_command
 from lit_classifier.models import SmallCNN
 
@@ -37,7 +38,7 @@ def test_fit_writes_the_three_pictures_into_the_run_folder() -> None:
 
     for name in PNGS:
         assert_is_a_picture(folder / name)
-    history = plots.read_history(folder / "metrics.csv")
+    history = runs.read_history(folder / "metrics.csv")
     assert [row["epoch"] for row in history] == [1.0, 2.0]  # two epochs of curves
     assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= history[-1].keys()
 
@@ -76,7 +77,7 @@ def test_read_history_gives_one_row_per_epoch(tmp_path: Path) -> None:
         "0,17,,,0.70,1.30\n0,17,0.60,1.60,,\n1,35,,,0.95,0.20\n1,35,0.97,0.30,,\n"
     )
 
-    history = plots.read_history(csv)
+    history = runs.read_history(csv)
 
     assert history == [
         {"epoch": 1.0, "step": 17.0, "train_acc": 0.6, "train_loss": 1.6, "val_acc": 0.7, "val_loss": 1.3},
@@ -94,7 +95,7 @@ def test_the_confusion_matrix_written_in_validation_is_read_back(tmp_path: Path)
     matrix = torch.tensor([[5, 1, 0], [0, 7, 2], [3, 0, 9]])
     (path, _) = write_class_report(tmp_path, "val", matrix, ["a", "b", "c"])
 
-    assert torch.equal(plots.read_confusion(path), matrix)
+    assert torch.equal(runs.read_confusion(path), matrix)
 
 
 def test_misclassified_grid_shows_the_surest_mistakes_first() -> None:

@@ -12,6 +12,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
+from lit_classifier.checkpoints.runs import run_history
 from lit_classifier.data.interfaces import datamodule_of
 from lit_classifier.module import ClassifierModule
 from lit_classifier.plots import (
@@ -21,7 +22,6 @@ from lit_classifier.plots import (
     Mistakes,
     SurestMistakes,
     denormalizer,
-    run_history,
     write_plots,
 )
 

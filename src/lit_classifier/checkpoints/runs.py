@@ -1,24 +1,29 @@
 """The run folder: where a run's checkpoints, config and metrics are, for every command that needs them.
 
 A run of ``lit-classifier fit`` writes ``runs/lightning_logs/version_N/`` (the logger's ``save_dir``,
-``name`` and ``version``): ``config.yaml``, ``hparams.yaml``, ``metrics.csv``, ``checkpoints/`` and
-the reports. This module is the one place that knows that layout.
+``name`` and ``version``): ``config.yaml``, ``hparams.yaml``, ``metrics.csv`` (or TensorBoard's
+event files), ``checkpoints/`` and the reports. This module is the one place that knows that layout,
+and reads the metrics back (``run_history``).
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+import torch
 from jsonargparse import Namespace
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
+from torch import Tensor
 
 from lit_classifier.checkpoints.io import is_local
 from lit_classifier.errors import CheckpointError
@@ -173,3 +178,65 @@ class WholeConfig(SaveConfigCallback):
                 super().setup(trainer, pl_module, stage)
         finally:
             self.config_filename = final
+
+
+def read_confusion(matrix_csv: Path) -> Tensor:
+    """The counts of ``val_confusion_matrix.csv`` (``callbacks/reports.py``): rows true, columns predicted."""
+    with matrix_csv.open() as file:
+        rows = list(csv.reader(file))[1:]
+    return torch.tensor([[int(count) for count in row[1:]] for row in rows])
+
+
+def run_history(run_dir: Path) -> list[dict[str, float]] | None:
+    """The run's metrics per epoch, from whichever logger wrote them: the CSV logger's ``metrics.csv``,
+    else TensorBoard's event files; ``None`` when the folder has neither."""
+    if (run_dir / METRICS).is_file():
+        return read_history(run_dir / METRICS)
+    events = sorted(run_dir.glob("events.out.tfevents.*"))
+    return epoch_rows(row for path in events for row in tensorboard_rows(path)) if events else None
+
+
+def read_history(metrics_csv: Path) -> list[dict[str, float]]:
+    """One dict per epoch (1-based ``epoch``) from the CSV logger's file: the last value of each key."""
+    with metrics_csv.open() as file:
+        rows = [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(file)]
+    return epoch_rows(rows)
+
+
+def epoch_rows(rows: Iterable[dict[str, float]]) -> list[dict[str, float]]:
+    """Logged rows (each with Lightning's 0-based ``epoch``) merged into one dict per epoch, 1-based:
+    the last value of each key."""
+    epochs: dict[int, dict[str, float]] = {}
+    for row in rows:
+        if "epoch" not in row:
+            continue
+        epoch = int(row["epoch"]) + 1
+        epochs.setdefault(epoch, {"epoch": epoch}).update({k: v for k, v in row.items() if k != "epoch"})
+    return [epochs[epoch] for epoch in sorted(epochs)]
+
+
+def tensorboard_rows(path: Path) -> list[dict[str, float]]:
+    """The scalars of one TensorBoard event file, one dict per logged step (as the CSV logger's rows).
+
+    The file is a sequence of records (length, its checksum, an ``Event`` protobuf, its checksum);
+    it is read as data only, and a record cut short (a run still writing) ends the reading.
+    """
+    from google.protobuf.message import DecodeError
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    data = path.read_bytes()
+    steps: dict[int, dict[str, float]] = {}
+    position = 0
+    while position + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, position)
+        start, position = position + 12, position + 12 + length + 4
+        if position > len(data):
+            break
+        try:
+            event = Event.FromString(data[start : start + length])
+        except DecodeError:
+            break
+        for value in event.summary.value:
+            if value.WhichOneof("value") == "simple_value":
+                steps.setdefault(event.step, {})[value.tag] = value.simple_value
+    return [steps[step] for step in sorted(steps)]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from jsonargparse import auto_cli
 
-from lit_classifier.checkpoints.runs import run_checkpoint
+from lit_classifier.checkpoints.runs import read_confusion, run_checkpoint, run_history
 from lit_classifier.checkpoints.trust import build
 from lit_classifier.errors import CheckpointError, command_errors
 from lit_classifier.module import ClassifierModule
-from lit_classifier.plots import denormalizer, read_confusion, run_history, surest_mistakes, write_plots
+from lit_classifier.plots import denormalizer, surest_mistakes, write_plots
 
 
 def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None = None) -> list[Path]:
