@@ -11,16 +11,13 @@ import torch
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def run_tiny(monkeypatch: pytest.MonkeyPatch, *options: str) -> None:
+    """``python benchmarks/decoding.py OPTIONS`` on 8 small images, one round, in this process."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     import decoding
 
-    monkeypatch.setattr(
-        sys, "argv", ["decoding.py", "--images=8", "--width=64", "--height=48", "--size=32", "--batch-size=4",
-                      "--rounds=1"],
-    )  # fmt: skip
+    tiny = ["--images=8", "--width=64", "--height=48", "--size=32", "--batch-size=4", "--rounds=1"]
+    monkeypatch.setattr(sys, "argv", ["decoding.py", *options, *tiny])
     threads = torch.get_num_threads()
     try:
         decoding.main()
@@ -28,6 +25,12 @@ def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
         # The benchmark pins its process to one thread; run in-process, that process is the suite's,
         # and every later test would compute single-threaded (differently from its subprocesses).
         torch.set_num_threads(threads)
+
+
+def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_tiny(monkeypatch)
 
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "float32" in line]
@@ -45,18 +48,7 @@ def test_a_tiny_run_prints_every_pipeline_its_ratio_and_output_statistics(
 def test_evaluation_batches_are_the_same_pixels_as_torchvisions_evaluation_transforms(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import decoding
-
-    monkeypatch.setattr(
-        sys, "argv", ["decoding.py", "--evaluation", "--images=8", "--width=64", "--height=48", "--size=32",
-                      "--batch-size=4", "--rounds=1"],
-    )  # fmt: skip
-    threads = torch.get_num_threads()
-    try:
-        decoding.main()
-    finally:
-        torch.set_num_threads(threads)
+    run_tiny(monkeypatch, "--evaluation")
 
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "float32" in line]
