@@ -13,6 +13,7 @@ import torch
 
 from helpers import cli, last_value, read_metrics, run_dir
 from lit_classifier import ClassifierModule
+from lit_classifier.errors import UnavailableError
 from lit_classifier.models import CifarResNet18, FastCifarNet, TimmModel, TorchvisionModel, TutorialCNN
 
 # The data class replaces the digits default, whose batch_size (64) it would otherwise inherit.
@@ -91,7 +92,7 @@ def test_offline_pretrained_weights_are_a_clear_error(
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "empty_cache"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
 
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(UnavailableError) as error:
         TorchvisionModel("resnet18", weights="DEFAULT")
 
     message = str(error.value)
@@ -129,7 +130,9 @@ def test_timm_pretrained_offline_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(timm, "create_model", no_network)
 
-    with pytest.raises(RuntimeError, match=r"weights of timm's resnet18 from the Hugging Face Hub .*offline"):
+    with pytest.raises(
+        UnavailableError, match=r"weights of timm's resnet18 from the Hugging Face Hub .*offline"
+    ):
         TimmModel("resnet18", pretrained=True)
 
 
@@ -146,7 +149,7 @@ def test_weights_a_server_does_not_have_are_not_called_offline() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/missing.pth"
     overlay = {"url": url, "hf_hub_id": None}
 
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(UnavailableError) as error:
         TimmModel("test_resnet.r160_in1k", pretrained=True, kwargs={"pretrained_cfg_overlay": overlay})
     server.server_close()
 

@@ -84,7 +84,10 @@ class RandomResizedCropDecode:
         self.mode = mode
 
     def __call__(self, data: bytes, source: str = "an image") -> Tensor:
-        pixels = decode(data, self.mode, source)
+        return self.crop(decode(data, self.mode, source))
+
+    def crop(self, pixels: Tensor) -> Tensor:
+        """A random part of decoded ``pixels`` (C, H, W uint8), resized."""
         top, left, height, width = RandomResizedCrop.get_params(pixels, self.scale, self.ratio)
         return resized(pixels[:, top : top + height, left : left + width], (self.size, self.size))
 
