@@ -25,8 +25,14 @@ MULTINODE_YAML = str(REPO / "configs" / "trainer" / "multinode.yaml")
 # Two processes on this machine's CPU; one of them is started by Lightning itself.
 TWO_PROCESSES = ["--config", DDP_YAML, "--trainer.accelerator=cpu", "--trainer.devices=2"]
 
-# Keeps end-to-end runs to a second or two: one epoch of a few batches per stage.
-FAST = ["--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2", "--trainer.max_epochs=1"]
+# Keeps end-to-end runs to a second or two: one epoch of a few batches per stage, and no pictures
+# (drawing them is half of such a run; the tests of pictures ask for them with --plots.enabled=true).
+FAST = [
+    "--trainer.limit_train_batches=3",
+    "--trainer.limit_val_batches=2",
+    "--trainer.max_epochs=1",
+    "--plots.enabled=false",
+]
 
 
 def cli(*args: str) -> ClassifierCLI:

@@ -32,7 +32,7 @@ def test_csv_logger_is_the_default() -> None:
     ids=["options", "config-file"],
 )
 def test_tensorboard_logger_writes_an_event_file_in_the_run_folder(choice: list[str]) -> None:
-    folder = run_dir(cli("fit", *choice, *FAST))
+    folder = run_dir(cli("fit", *choice, *FAST, "--plots.enabled=true"))
 
     events = list(folder.glob("events.out.tfevents.*"))
     assert len(events) == 1 and events[0].stat().st_size > 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from helpers import cli
+
 SHORT = ["--trainer.max_epochs=2", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2"]
 
 
@@ -29,7 +31,7 @@ def test_fit_prints_one_line_per_epoch_and_where_the_pictures_went() -> None:
 
 
 def test_evaluation_prints_its_results_and_no_warnings() -> None:
-    command("fit", *SHORT, "--plots.enabled=false")
+    cli("fit", *SHORT, "--plots.enabled=false")  # the checkpoint; its own output is the test above
 
     validate = command("validate", "--ckpt_path=last", "--trainer.limit_val_batches=2")
 

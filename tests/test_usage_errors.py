@@ -44,6 +44,11 @@ from helpers import cli
             "--model.model: resnet18 is not the name of a class it knows: give its class path "
             "(did you mean torchvision.models.resnet18?)",
         ),
+        (["--data.flip", "true"], "unknown option --data.flip (did you mean --data.augment.flip?)"),
+        (
+            ["--data", "CIFAR10DataModule", "--data.crop_padding", "4"],
+            "unknown option --data.crop_padding (did you mean --data.augment.crop_padding?)",
+        ),
         (
             ["--data.data_dir", "x"],
             "unknown option --data.data_dir"

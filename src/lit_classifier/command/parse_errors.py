@@ -13,6 +13,7 @@ its first reason, on one line. ``JSONARGPARSE_DEBUG=true`` raises jsonargparse's
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -247,13 +248,16 @@ def _close(given: str, candidates: Iterable[str]) -> str | None:
 
 
 def class_options(report: Report) -> list[str]:
-    """The options of the class being built at ``report.key``, and of the classes its defaults name
-    (``--model.optimizer.lr`` of the default optimizer)."""
+    """The options of the class being built at ``report.key``, of the classes its defaults name
+    (``--model.optimizer.lr`` of the default optimizer) and of its groups (``--data.augment.flip``)."""
     parameters = _parameters(resolve(report.classes[-1])) if report.classes else {}
     options = [f"--{report.key}.{name}" for name in parameters]
     for name, parameter in parameters.items():
-        if inspect.isclass(parameter.default):
-            options += [f"--{report.key}.{name}.{inner}" for inner in _parameters(parameter.default)]
+        default = parameter.default
+        if inspect.isclass(default):
+            options += [f"--{report.key}.{name}.{inner}" for inner in _parameters(default)]
+        elif dataclasses.is_dataclass(default):
+            options += [f"--{report.key}.{name}.{field.name}" for field in dataclasses.fields(default)]
     return options
 
 
