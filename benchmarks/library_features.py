@@ -1,7 +1,7 @@
 """Library features against the hand-written pieces they replaced (or did not), in one run.
 
 Each row times a library feature beside the hand-written code that did, or still does, the same
-work, on the same inputs, on the CPU, one thread; rounds alternate the two sides, and a ratio
+work, on the same inputs, on the CPU, one thread; rounds alternate which side goes first, and a ratio
 (library over hand-written: above 1, the library is slower) is the median of the per-round ratios,
 printed with its range and the two times of the round that gave it.
 
@@ -173,8 +173,12 @@ def measure(cases: dict[str, tuple[str, Timed, str, Timed, int]], rounds: int, s
         repeats = max(1, round(repeats * scale))
         ours(), theirs()  # warm-up
         times: list[tuple[float, float]] = []
-        for _ in range(rounds):
-            times.append((seconds_per_call(ours, repeats), seconds_per_call(theirs, repeats)))
+        for round_number in range(rounds):  # which side goes first alternates: neither gets the warm caches
+            if round_number % 2:
+                theirs_first = seconds_per_call(theirs, repeats)
+                times.append((seconds_per_call(ours, repeats), theirs_first))
+            else:
+                times.append((seconds_per_call(ours, repeats), seconds_per_call(theirs, repeats)))
         ratios = [mine / base for mine, base in times]
         middle = ratios.index(statistics.median_low(ratios))
         mine, base = (statistics.median(side) * 1000 for side in zip(*times, strict=True))
