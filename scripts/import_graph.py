@@ -2,10 +2,10 @@
 
     python scripts/import_graph.py            # one line: files, lines, arrows, files over 300 lines
     python scripts/import_graph.py --arrows   # and every arrow, "importer -> imported"
+    git worktree add /tmp/before REV && python scripts/import_graph.py --src /tmp/before/src
 
-A restructuring reports this line before and after (run it on each commit with ``git stash`` or a
-``git worktree``). An arrow is one module importing another of the package, counted once however
-many names it takes.
+A restructuring reports this line before and after. An arrow is one module importing another of
+the package, counted once however many names it takes.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ def imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arrows", action="store_true", help="list every arrow too")
+    parser.add_argument("--src", type=Path, default=SOURCE, help="the src folder of another checkout")
     args = parser.parse_args(argv)
-    modules = module_names(SOURCE)
+    modules = module_names(args.src)
     arrows = sorted(
         (name, target) for name, path in modules.items() for target in imported(name, path, modules)
     )
