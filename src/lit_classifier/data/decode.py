@@ -44,7 +44,7 @@ Decoder = Callable[[bytes, str], Tensor]
 
 def decode(data: bytes, mode: str = "RGB", source: str = "an image") -> Tensor:
     """The pixels of ``data`` as a (channels, height, width) uint8 tensor in ``mode`` ("RGB" or "L");
-    an ``DataError`` naming ``source`` if they cannot be read."""
+    a ``DataError`` naming ``source`` if they cannot be read."""
     try:
         # Reads the header first; refuses a decompression bomb.
         with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:

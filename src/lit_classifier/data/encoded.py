@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from lit_classifier.data.augment import Augmentation
+from lit_classifier.data.augment import FILE_AUGMENTATION, Augmentation
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.decode import Decoder, EvaluationImage, RandomResizedCropDecode
 from lit_classifier.errors import ConfigError
@@ -18,11 +18,6 @@ from lit_classifier.errors import ConfigError
 # ImageNet statistics: what torchvision's and timm's pretrained networks were trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-#: Training images of files: a random part of 35% to 100% of the area, wider than torchvision's
-#: (0.08, 1), which suits ImageNet-scale training (small sets and fine-tuning lose too much of the
-#: object there), and a flip.
-FILE_AUGMENTATION = Augmentation(flip=True, crop_scale=(0.35, 1.0))
 
 
 class EncodedImagesDataModule(ClassificationDataModule):

@@ -30,10 +30,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from lit_classifier.data.augment import Augmentation
+from lit_classifier.data.augment import FILE_AUGMENTATION, Augmentation
 from lit_classifier.data.decode import Decoder
 from lit_classifier.data.encoded import (
-    FILE_AUGMENTATION,
     IMAGENET_MEAN,
     IMAGENET_STD,
     EncodedImagesDataModule,

@@ -32,7 +32,7 @@ class PredictImages(Dataset):
     prediction writer names each row's file from it. An item is ``(pixels, -1)``: the file through
     ``decode`` (uint8) and -1 for the unknown label, so a batch has the shape of the labelled splits'.
     Unreadable files are left out, each reported in one logged line (``strict``: an error naming
-    the first); a missing path or no image at all is an ``DataError`` naming it.
+    the first); a missing path or no image at all is a ``DataError`` naming it.
     """
 
     def __init__(

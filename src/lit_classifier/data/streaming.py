@@ -37,10 +37,10 @@ from typing import Any
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from lit_classifier.data.augment import Augmentation, CollateBatch
+from lit_classifier.data.augment import FILE_AUGMENTATION, Augmentation, CollateBatch
 from lit_classifier.data.chunks import check_chunks, read_info, split_dir
 from lit_classifier.data.decode import Decoder
-from lit_classifier.data.encoded import FILE_AUGMENTATION, EncodedImagesDataModule
+from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.sampling import process_grid
 from lit_classifier.errors import DataError
