@@ -15,9 +15,10 @@ images per second a core delivers. What it does, and why each step is the fast o
 
 Training crops follow torchvision's ``RandomResizedCrop`` (its own ``get_params``: the same
 distribution of area shares and aspect ratios), resized by hand from the channels-last block:
-torchvision's ``v2.RandomResizedCrop`` on the uint8 view took 1.5 times as long. Evaluation images
-(``EvaluationImage``) go through torchvision's v2 ``Resize`` and ``CenterCrop``, which were faster
-than the same steps by hand: one evaluation transform for image folders, new images and served
+torchvision's ``v2.RandomResizedCrop`` on the uint8 view took 1.5 times as long
+(``benchmarks/library_features.py``). Evaluation images (``EvaluationImage``) go through
+torchvision's v2 ``Resize`` and ``CenterCrop``, which were faster than the same steps by hand: one
+evaluation transform for image folders, new images and served
 requests alike (``EvaluationTransform``).
 """
 
@@ -95,9 +96,10 @@ class RandomResizedCropDecode:
 class EvaluationImage:
     """How an encoded image becomes evaluation pixels: decoded in ``mode``, the shorter side resized
     to ``resize`` (antialiased) and the centre cropped to ``size``, by torchvision's v2 ``Resize``
-    and ``CenterCrop`` on the uint8 tensor (270 µs for a 500x375 JPEG's pixels to 224, against 355 µs
-    for the same steps by hand, on one CPU thread: ``benchmarks/decoding.py`` measures the whole
-    pipeline). A gray image meets a colour network with its one channel repeated (``channels``).
+    and ``CenterCrop`` on the uint8 tensor (0.28 ms for a 500x375 JPEG's pixels to 224, against
+    0.36 ms for the same steps by hand, on one CPU thread: ``benchmarks/library_features.py``; the
+    whole pipeline: ``benchmarks/decoding.py --evaluation``). A gray image meets a colour network
+    with its one channel repeated (``channels``).
 
     Args:
         resize: the shorter side is resized to this ...
@@ -131,7 +133,3 @@ class EvaluationTransform:
 
     decode: Decoder
     standardize: BatchTransform
-
-    def __call__(self, data: bytes, source: str = "an image") -> Tensor:
-        """One image, ready for the network."""
-        return self.standardize(self.decode(data, source).unsqueeze(0))[0]

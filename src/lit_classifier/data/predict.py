@@ -13,13 +13,14 @@ module's mean and std. ``PredictImages`` lists the files and decodes them; a loa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from lit_classifier.data.decode import Decoder
 from lit_classifier.data.images import image_files, readable
 from lit_classifier.errors import DataError
 
@@ -38,7 +39,7 @@ class PredictImages(Dataset):
     def __init__(
         self,
         source: str | Path | Sequence[str | Path],
-        decode: Callable[[bytes, str], Tensor],
+        decode: Decoder,
         *,
         strict: bool = False,
     ) -> None:
