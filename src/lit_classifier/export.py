@@ -99,7 +99,7 @@ def export_onnx(module: ClassifierModule, path: str | Path, example: Tensor | No
                 external_data=False,  # one file, weights inside (a classifier is far below 2 GB)
                 verbose=False,  # no progress lines of the exporter's steps
             )
-    except (ImportError, ModuleNotFoundError) as error:
+    except ImportError as error:  # Lightning's ModuleNotFoundError among them
         raise InputError(
             f"ONNX export needs the onnx and onnxscript packages ({error}): pip install -e '.[export]'"
         ) from error

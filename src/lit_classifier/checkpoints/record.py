@@ -43,7 +43,8 @@ class Record:
         optimizer: how the optimizer was built (a record only: never built from a file).
         scheduler: likewise, for the learning-rate schedule.
         data: the data module trained on: class path and init arguments.
-        arguments: the module's other init arguments, passed back when it is rebuilt.
+        arguments: the module's other init arguments, as read from a file (passed back when the
+            module is rebuilt); a module's own are its ``hparams``.
     """
 
     num_classes: int | None = None
@@ -62,14 +63,14 @@ class Record:
         described = {"class_path": class_path_of(network), "init_args": None}
         return cls(network=described, optimizer=callable_spec(optimizer), scheduler=callable_spec(scheduler))
 
-    def as_hyper_parameters(self, init_arguments: Mapping[str, Any] = {}) -> dict[str, Any]:
-        """The record as stored: ``init_arguments`` (the module's ``hparams``) under its entries."""
+    def as_hyper_parameters(self, init_arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The record as a module stores it: its ``init_arguments`` (``hparams``, which hold the
+        module's other arguments) under the record's entries."""
         stored = self.trained_for()
         stored.update(model=self.network, optimizer=self.optimizer, scheduler=self.scheduler)
         if self.data is not None:
             stored["data"] = self.data
-        others = {k: v for k, v in {**self.arguments, **init_arguments}.items() if k not in ENTRIES}
-        return {**others, **stored}
+        return {**{k: v for k, v in init_arguments.items() if k not in ENTRIES}, **stored}
 
     @classmethod
     def read(cls, checkpoint: Mapping[str, Any], source: str = "the checkpoint") -> Record:
