@@ -70,9 +70,9 @@ class WeightEMA(EMAWeightAveraging):
         # Each fit starts afresh (a resume restores the state after this); the average is built later.
         self._averaging, self._resumed = False, None
         super().load_state_dict({"latest_update_step": 0})
-        callbacks = trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning, not declared
-        weights_only = any(isinstance(c, ModelCheckpoint) and c.save_weights_only for c in callbacks)
-        if self.decay is not None and stage == "fit" and weights_only:
+        averaged = self.decay is not None and stage == "fit"
+        callbacks = trainer.callbacks if averaged else []  # type: ignore[attr-defined]  # undeclared
+        if any(isinstance(c, ModelCheckpoint) and c.save_weights_only for c in callbacks):
             raise ConfigError(
                 "--ema.decay needs full checkpoints: a weights-only checkpoint is written without "
                 "the average (drop --checkpoint.save_weights_only)"

@@ -51,10 +51,10 @@ class Interruption(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             self._say_where_a_resume_starts(trainer)
+        self.received = None
         if threading.current_thread() is not threading.main_thread():
             return  # only the main thread may handle signals (train_model called from another thread)
         # Installed after Lightning registers its own SIGTERM handler, so this one wins.
-        self.received = None
         for signum in _SIGNALS:
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._on_signal)
