@@ -1,18 +1,45 @@
-"""Shared fixtures: every test runs in its own empty folder; the commands' expected warnings are
-ignored here too, for the tests that build a Trainer themselves."""
+"""Shared fixtures: every test runs in its own empty folder and leaves no process behind; the
+commands' expected warnings are ignored here too, for the tests that build a Trainer themselves."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lit_classifier.command.quiet import EXPECTED_WARNINGS
+from processes import STARTED, end_sessions, running
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for pattern in EXPECTED_WARNINGS:
         config.addinivalue_line("filterwarnings", f"ignore:{pattern}")
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """End every process the test started (and their children), and fail the test if one still ran.
+    Processes of wider fixtures (a module's shared server) started before this one, and are theirs."""
+    before = len(STARTED)
+    yield
+    left = end_sessions(STARTED[before:])
+    assert not left, f"the test left these running (now killed): {left}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The test run fails if a command a test started outlives it: a check on the fixture above, and
+    on the commands started without ``helpers.start`` (children of this process, beside its own
+    pools of loader and compiler workers, which end with it)."""
+    children = running(parent=os.getpid())
+    commands = {
+        pid: line for pid, line in children.items() if "lit_classifier" in line or "lit-classifier" in line
+    }
+    left = {**end_sessions(STARTED), **commands}
+    if left:
+        print(f"\nprocesses left running by the tests (now killed): {left}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import torch
 from torch import Tensor
 
 from lit_classifier.command.cli import ClassifierCLI, run
+from processes import STARTED, end_sessions
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -69,7 +69,7 @@ def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> s
     cwd.mkdir(exist_ok=True)
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
-    return subprocess.Popen(
+    process = subprocess.Popen(
         command,
         cwd=cwd,
         env=env,
@@ -78,6 +78,8 @@ def start(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> s
         text=True,
         start_new_session=True,
     )
+    STARTED.append(process)  # ended after the test, whatever its outcome (conftest.py)
+    return process
 
 
 def finish(*processes: subprocess.Popen[str], timeout: float = 240) -> list[str]:
@@ -87,10 +89,11 @@ def finish(*processes: subprocess.Popen[str], timeout: float = 240) -> list[str]
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            for each in processes:
-                os.killpg(each.pid, signal.SIGKILL)
+            end_sessions(list(processes))
             pytest.fail(f"{' '.join(map(str, process.args))} hung for {timeout} s")
-        assert process.returncode == 0, err[-3000:]
+        if process.returncode != 0:  # its peers would wait for it until the test run ends
+            end_sessions(list(processes))
+            pytest.fail(f"{' '.join(map(str, process.args))} exited {process.returncode}: {err[-3000:]}")
         outputs.append(out)
     return outputs
 

@@ -206,8 +206,8 @@ NodeLauncher = Callable[[int, int, list[str], Path], "subprocess.Popen[str]"]
 def slurm_node(rank: int, port: int, fit_args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
     """One task of ``scripts/slurm/train.sbatch`` on 2 nodes x 1 task, with the variables SLURM sets;
     ``srun`` (which would start the task on its node) just runs the command here."""
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir(exist_ok=True)
+    fake_bin = tmp_path / f"bin{rank}"  # one per node: rewriting a shared one while the other node
+    fake_bin.mkdir()  # runs it made that exec fail with "Text file busy"
     (fake_bin / "srun").write_text('#!/bin/sh\nexec "$@"\n')
     (fake_bin / "srun").chmod(0o755)
     node = tmp_path / f"node{rank}"

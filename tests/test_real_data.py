@@ -58,7 +58,10 @@ def test_fit_defaults_reach_the_hand_written_recipe_on_rendered_mnist_digits(
     hand, _ = real_data.recipe_accuracy(mnist, data, epochs=8)
 
     assert trained == 2700  # val_fraction 0.1 held out of the 3,000 training files
-    assert ours >= hand > 0.8, (ours, hand)
+    # Counts of the 500 test images each got right: the two accuracies are float32 and float64, so
+    # equal counts could compare as unequal fractions.
+    correct = round(ours * 500), round(hand * 500)
+    assert correct[0] >= correct[1] > 400, correct
 
 
 def test_the_benchmark_prints_each_sets_defaults_beside_the_recipe(
