@@ -168,6 +168,10 @@ class WholeConfig(SaveConfigCallback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         log_dir = trainer.log_dir  # asked on every process: a broadcast under DDP
+        # Lightning would refuse the temporary file that replaced_file creates (exclusively, so that no
+        # planted link is followed); config.yaml itself is replaced whole. Every process skips the
+        # check alike, since it broadcasts.
+        self.overwrite = True
         if self.already_saved or not trainer.is_global_zero or log_dir is None:
             super().setup(trainer, pl_module, stage)  # the other processes take part in its broadcasts
             return
