@@ -9,6 +9,7 @@ import re
 import pytest
 
 from helpers import cli
+from lit_classifier import export
 from lit_classifier.callbacks import CALLBACKS
 from lit_classifier.command.help import SUBCOMMANDS
 from lit_classifier.module import ClassifierModule
@@ -108,3 +109,10 @@ def test_a_misspelt_option_is_refused_not_guessed(capsys: pytest.CaptureFixture[
     assert (
         "unknown option --trainer.max_epoch (did you mean --trainer.max_epochs?)" in capsys.readouterr().err
     )
+
+
+def test_the_export_command_names_itself_as_it_is_run(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        export.main(["--help"])
+
+    assert capsys.readouterr().out.startswith("usage: python -m lit_classifier.export ")

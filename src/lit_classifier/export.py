@@ -127,7 +127,7 @@ def export(checkpoint: Path, output: Path, trusted_modules: list[str] | None = N
 def main(args: list[str] | None = None) -> None:
     """``python -m lit_classifier.export CHECKPOINT OUTPUT``."""
     with command_errors():
-        print(f"wrote {auto_cli(export, args=args)}")
+        print(f"wrote {auto_cli(export, args=args, prog='python -m lit_classifier.export')}")
 
 
 if __name__ == "__main__":
