@@ -18,7 +18,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
@@ -29,6 +29,13 @@ from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.interfaces import datamodule_of
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@runtime_checkable
+class ResumedElsewhere(Protocol):
+    """A callback of a run that is not resumed with ``fit --ckpt_path``: its ``resume_hint`` says how."""
+
+    resume_hint: str
 
 
 class TrainingInterrupted(SystemExit):
@@ -84,12 +91,18 @@ class Interruption(Callback):
         path = checkpoint_folder(trainer) / INTERRUPTED
         trainer.save_checkpoint(path, weights_only=False)  # the full state: optimizer, loops, callbacks
         name = signal.Signals(self.received).name
+        # A run that is resumed some other way (a sweep's trial) has a callback that says how.
+        callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+        hint = next((c.resume_hint for c in callbacks if isinstance(c, ResumedElsewhere)), None)
         if trainer.is_global_zero:
             print(
                 f"interrupted by {name} in epoch {trainer.current_epoch + 1}, at {where} "
                 f"(global step {trainer.global_step}): saved {path}\n"
-                f"resume with: lit-classifier fit <the same options> --ckpt_path {path} (or --ckpt_path "
-                f"last), or train_model(<the same arguments>, ckpt_path={str(path)!r})",
+                + (
+                    hint
+                    or f"resume with: lit-classifier fit <the same options> --ckpt_path {path} (or "
+                    f"--ckpt_path last), or train_model(<the same arguments>, ckpt_path={str(path)!r})"
+                ),
                 file=sys.stderr,
                 flush=True,
             )

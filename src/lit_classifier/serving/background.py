@@ -4,8 +4,10 @@
         requests.post(f"{server.url}/predict", files={"image": open("photo.png", "rb")})
 
 The command runs in a process group of its own; the block starts once ``GET /health`` answers 200,
-and on leaving it SIGTERM stops the server, which must end, with every process of its group (the
-HTTP server, the inference workers, multiprocessing's helpers), within ``stop_seconds``.
+and on leaving it SIGTERM stops the server (or Ctrl+C, as a terminal sends it to every process of
+the group: ``stop_signal``), which must end, with every process of its group (the HTTP server, the
+inference workers, multiprocessing's helpers), within ``stop_seconds``, with exit code 0 after
+SIGTERM and 130 after Ctrl+C.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,8 @@ def background_server(
     env: dict[str, str] | None = None,
     start_seconds: float = 240,
     stop_seconds: float = 60,
+    headers: Mapping[str, str] | None = None,
+    stop_signal: signal.Signals = signal.SIGTERM,
 ) -> Iterator[BackgroundServer]:
     """Run ``command`` (which listens on 127.0.0.1 at ``port``) until the block ends.
 
@@ -60,6 +64,8 @@ def background_server(
         env: its environment (this process's by default).
         start_seconds: how long it may take to answer ``/health`` (imports, workers, the model).
         stop_seconds: how long it may take to stop after SIGTERM.
+        headers: sent with ``GET /health`` (the ``X-API-Key`` of a server that takes one).
+        stop_signal: SIGTERM (to the server) or SIGINT (Ctrl+C: to every process of its group).
     """
     process = subprocess.Popen(
         list(command), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -67,20 +73,24 @@ def background_server(
     )  # fmt: skip
     server = BackgroundServer(f"http://127.0.0.1:{port}")
     try:
-        _wait_until_healthy(process, server.url, start_seconds)
+        _wait_until_healthy(process, server.url, start_seconds, dict(headers or {}))
         yield server
     finally:
-        server.stderr = _stop(process, stop_seconds)
+        server.stderr = _stop(process, stop_seconds, stop_signal)
 
 
-def _wait_until_healthy(process: subprocess.Popen[str], url: str, seconds: float) -> None:
+def _wait_until_healthy(
+    process: subprocess.Popen[str], url: str, seconds: float, headers: dict[str, str]
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             err = process.communicate()[1]
             raise ServerError(f"the server exited with {process.returncode}: {err[-3000:]}")
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+            with urllib.request.urlopen(
+                urllib.request.Request(f"{url}/health", headers=headers), timeout=5
+            ) as answer:
                 if answer.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -89,10 +99,13 @@ def _wait_until_healthy(process: subprocess.Popen[str], url: str, seconds: float
     raise ServerError(f"the server at {url} was not ready after {seconds:g} s")
 
 
-def _stop(process: subprocess.Popen[str], seconds: float) -> str:
-    """SIGTERM, then wait for the server and for every process of its group; its stderr."""
+def _stop(process: subprocess.Popen[str], seconds: float, signum: signal.Signals) -> str:
+    """SIGTERM or Ctrl+C, then wait for the server and for every process of its group; its stderr."""
     if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
     try:
         _, err = process.communicate(timeout=seconds)
     except subprocess.TimeoutExpired:
@@ -108,6 +121,7 @@ def _stop(process: subprocess.Popen[str], seconds: float) -> str:
     else:
         os.killpg(process.pid, signal.SIGKILL)
         raise ServerError(f"processes of the server were still running {seconds:g} s after it stopped")
-    if process.returncode != 0:
+    expected = 128 + signal.SIGINT if signum == signal.SIGINT else 0
+    if process.returncode != expected:
         raise ServerError(f"the server ended with exit code {process.returncode}: {err[-3000:]}")
     return err

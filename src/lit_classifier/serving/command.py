@@ -6,7 +6,12 @@
 The checkpoint is read as every command reads one: plain data (``--weights_only``), its network and
 data module rebuilt only if ``lit_classifier.checkpoints.trust`` allows them (``--trusted_modules``). A bad
 option or checkpoint stops the command before the server starts: one ``error:`` line, exit code 2.
-Ctrl+C or SIGTERM stops the server and its worker processes.
+Ctrl+C or SIGTERM stops the server and its worker processes (exit code 130 after Ctrl+C, as ``fit``
+has; 0 after SIGTERM, a service's usual stop).
+
+With ``--api_key_file`` (or LitServe's ``LIT_SERVER_API_KEY`` in the environment) every request must
+carry the key in its ``X-API-Key`` header. No option takes the key itself: a command line is visible
+to every user of the machine (``ps``).
 """
 
 from __future__ import annotations
@@ -42,13 +47,28 @@ def classifier_server(api: ClassifierAPI, max_body_mb: float = 10, **kwargs: Any
     if not max_body_mb > 0:
         raise InputError(f"max_body_mb must be positive, not {max_body_mb}")
     limits = {"path": api.api_path, "max_body_bytes": int(max_body_mb * 2**20)}
-    return ls.LitServer(api, middlewares=[(RequestLimits, limits)], **kwargs)
+    callbacks = [*kwargs.pop("callbacks", []), QuietCtrlC()]
+    return ls.LitServer(api, middlewares=[(RequestLimits, limits)], callbacks=callbacks, **kwargs)
+
+
+class QuietCtrlC(ls.Callback):
+    """Ctrl+C reaches every process of the terminal's group, and an inference worker would die of it
+    with a KeyboardInterrupt traceback. From its setup on, a worker ends quietly instead (a
+    ``SystemExit``, which multiprocessing reports without one); the main process stops the rest."""
+
+    def on_before_setup(self, *args: Any, **kwargs: Any) -> None:
+        signal.signal(signal.SIGINT, _end_quietly)
+
+
+def _end_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve(
     ckpt_path: str,
     host: str = "127.0.0.1",
     port: int = 8000,
+    api_key_file: Path | None = None,
     top_k: int = 3,
     max_batch_size: int = 16,
     batch_timeout: float = 0.005,
@@ -67,6 +87,8 @@ def serve(
         ckpt_path: a checkpoint file, or ``last`` (the newest of the runs under runs/lightning_logs).
         host: the address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 or :: (every network).
         port: the TCP port (1024 to 65535).
+        api_key_file: a file holding the key that every request must send in its X-API-Key header
+            (default: LIT_SERVER_API_KEY from the environment, if set; else none).
         top_k: how many classes each answer ranks.
         max_batch_size: the most requests the network runs together.
         batch_timeout: seconds a batch waits for more requests (a few ms: batches fill under load,
@@ -81,6 +103,7 @@ def serve(
         weights_only: read the checkpoint as plain data only; false only for a file you trust.
     """
     check_options(host, port, max_batch_size, batch_timeout, workers_per_device, timeout)
+    key = read_api_key(api_key_file) if api_key_file is not None else None
     path = resolve_last(RUNS, None, "serve") if ckpt_path == "last" else ckpt_path
     check_ckpt_path(path)
     if not Path(path).is_file():  # a URL: Lightning's loaders fetch those, this command does not
@@ -88,7 +111,7 @@ def serve(
     trusted = trusted_modules or []
     module = ClassifierModule.load_from_checkpoint(path, weights_only=weights_only, trusted_modules=trusted)
     try:
-        api = ClassifierAPI(module, top_k, trusted, max_batch_size, batch_timeout)
+        api = ClassifierAPI(module, top_k, trusted, max_batch_size, batch_timeout, api_key=key)
     except InputError as error:  # the record's data module: refused, or none to prepare images with
         raise CheckpointError(f"{path}: {error}") from None
     server = classifier_server(
@@ -98,9 +121,14 @@ def serve(
     print(
         f"serving {path} at http://{host}:{port}{api.api_path}: POST an image as the multipart field "
         f'{FIELD}, or JSON {{"{FIELD}": "<base64>"}}; ready when GET /health answers ok; Ctrl+C stops'
+        + ("; every request sends the key in its X-API-Key header" if api.api_key else "")
     )
-    signal.signal(signal.SIGTERM, _stop_handler(os.getpid()))
+    received: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_handler(os.getpid(), received))
     server.run(host=host, port=port, log_level=log_level, generate_client_file=False)
+    if signal.SIGINT in received:
+        raise SystemExit(128 + signal.SIGINT)  # the shell's "stopped by Ctrl+C", as `fit` exits
 
 
 def check_options(
@@ -120,14 +148,28 @@ def check_options(
             raise InputError(f"{option}: {why}")
 
 
-def _stop_handler(main: int) -> Callable[[int, FrameType | None], None]:
-    """SIGTERM as Ctrl+C in the main process: LitServe stops its workers on KeyboardInterrupt only.
-    Its HTTP processes are forked with this handler, and uvicorn raises SIGTERM again once it has
-    shut one down gracefully: there, it ends the process quietly."""
+def read_api_key(path: Path) -> str:
+    """The API key in the file ``path`` (its one line, without the line's end)."""
+    try:
+        key = Path(path).read_text().strip()
+    except OSError as error:
+        raise InputError(f"--api_key_file {path}: cannot read the key: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"--api_key_file {path}: not a text file: write the key in it") from None
+    if not key:
+        raise InputError(f"--api_key_file {path}: the file is empty: write the key in it")
+    return key
+
+
+def _stop_handler(main: int, received: list[int]) -> Callable[[int, FrameType | None], None]:
+    """SIGTERM as Ctrl+C in the main process, which records the signal: LitServe stops its workers on
+    KeyboardInterrupt only. Its HTTP processes are forked with this handler, and uvicorn raises the
+    signal again once it has shut one down gracefully: there, it ends the process quietly."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         if os.getpid() != main:
             raise SystemExit(0)
+        received.append(signum)
         raise KeyboardInterrupt
 
     return stop

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections import Counter
@@ -18,11 +19,11 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from lit_classifier.checkpoints.runs import CONFIG, run_checkpoint
-from lit_classifier.errors import InputError, command_errors
+from lit_classifier.errors import InputError, command_errors, short_repr
 from lit_classifier.sweep.config import SweepConfig, load_config
 from lit_classifier.sweep.plot import write_study_plot
 from lit_classifier.sweep.study import DIVERGED, RUN_DIR, counted, open_study, retried_from
-from lit_classifier.sweep.trial import SweepStopped, TrialFailed, follow_trial, objective, shown
+from lit_classifier.sweep.trial import SweepStopped, TrialFailed, follow_trial, objective, runs_folder, shown
 
 PLOT = "study.png"  # beside the trials' run folders: runs/STUDY/study.png
 
@@ -52,7 +53,8 @@ def sweep(config: SweepConfig | str | Path, args: Sequence[str] = (), **override
     else:
         config = load_config(Path(config), **given)
     with quiet_optuna():
-        study, dead = open_study(config)
+        study, dead = open_study(config, "--storage" if "storage" in given else f"{config.source}: storage:")
+        runs = runs_folder(config, list(args))
         for number in dead:
             print(f"trial {number} stopped with its process: it runs again first")
         done = len(counted(study.get_trials(deepcopy=False)))
@@ -73,31 +75,40 @@ def sweep(config: SweepConfig | str | Path, args: Sequence[str] = (), **override
             if stopped.message is None:
                 raise SystemExit(2) from None  # the trial's command has printed its error line
             raise InputError(stopped.message) from None
-        return finish(study, config)
+        return finish(study, config, runs)
 
 
-def finish(study: optuna.Study, config: SweepConfig) -> SweepResult:
-    """Name the best trial's checkpoint and config, and draw the study."""
+def finish(study: optuna.Study, config: SweepConfig, runs: Path) -> SweepResult:
+    """Name the best trial's checkpoint and config, and draw the study, in ``runs`` (``runs/STUDY``)."""
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if complete else None
-    folders = [Path(t.user_attrs[RUN_DIR]) for t in trials if RUN_DIR in t.user_attrs]
     plot = None
-    if folders:
-        plot = write_study_plot(
-            folders[-1].parent / PLOT, trials, config.metric, config.direction == "maximize", best
-        )
+    if any(RUN_DIR in t.user_attrs for t in trials):
+        plot = write_study_plot(runs / PLOT, trials, config.metric, config.direction == "maximize", best)
     counts = Counter("failed" if t.state == TrialState.FAIL else t.state.name.lower() for t in trials)
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
     if best is None:
         print(f"no trial completed ({summary})" + (f"; plot: {plot}" if plot else ""))
         return SweepResult(study, None, None, None, None, plot)
-    run_dir = Path(best.user_attrs[RUN_DIR])
+    run_dir = run_folder(best, runs)
     checkpoint, run_config = run_checkpoint(run_dir), run_dir / CONFIG
     print(f"best: trial {best.number}, {config.metric} {best.value:.4f} ({len(trials)} trials: {summary})")
     print(f"  options: {shown(best.params)}")
     print(f"  checkpoint: {checkpoint}\n  config: {run_config}\n  plot: {plot}")
     return SweepResult(study, best, run_dir, checkpoint, run_config, plot)
+
+
+def run_folder(trial: FrozenTrial, runs: Path) -> Path:
+    """The trial's run folder in ``runs``: only its name (``version_N``) is taken from the database."""
+    name = Path(str(trial.user_attrs.get(RUN_DIR, ""))).name
+    if not re.fullmatch(r"version_\d+", name):
+        recorded = short_repr(trial.user_attrs.get(RUN_DIR))
+        raise InputError(
+            f"trial {trial.number}: its run folder in the study's database is {recorded}, not a "
+            f"version_N folder of {runs}: the database was changed outside the sweep"
+        )
+    return runs / name
 
 
 def say_result(study: optuna.Study, trial: FrozenTrial, metric: str) -> None:

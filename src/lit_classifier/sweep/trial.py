@@ -13,18 +13,23 @@ Lightning kill the others); the trial is marked pruned once ``fit`` has returned
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import optuna
+import yaml
 from lightning.pytorch.callbacks import Callback
 
 from lit_classifier.command.cli import run
+from lit_classifier.errors import ConfigError
 from lit_classifier.sweep.config import SweepConfig
 from lit_classifier.sweep.study import DIVERGED, RUN_DIR, mark_worker
 
@@ -50,6 +55,10 @@ class TrialPruning(Callback):
 
     ``trial`` is ``None`` in the processes that only follow the first one's decision.
     """
+
+    # What an interrupted trial's message says instead of `fit --ckpt_path` (``callbacks.interrupt``):
+    # the sweep reruns a trial that was running, and a `fit` of its own would be another run.
+    resume_hint = "to go on, run the same sweep command again: it runs this trial again from its start"
 
     def __init__(self, trial: optuna.Trial | None, metric: str) -> None:
         self.trial, self.metric = trial, metric
@@ -78,19 +87,59 @@ def trial_args(config: SweepConfig, params: dict[str, Any], extra: list[str]) ->
     return ["fit", *config.args, *extra, *chosen, f"--trainer.logger.init_args.name={config.study_name}"]
 
 
+def runs_folder(config: SweepConfig, extra: list[str]) -> Path:
+    """The folder of the trials' run folders, ``save_dir/STUDY`` of the logger that the sweep's
+    options give ``fit`` (``runs/STUDY``). The database records each trial's folder too, but anyone
+    who can write that file could point it anywhere: what the sweep writes and names is placed by its
+    own options. A bad option stops the sweep here, with ``fit``'s error line, before any trial."""
+    printed = io.StringIO()
+    try:
+        with redirect_stdout(printed):
+            run([*trial_args(config, {}, extra), "--print_config"])  # prints the options resolved, exits 0
+    except SystemExit as stopped:
+        if stopped.code:
+            raise
+    logger = yaml.safe_load(printed.getvalue())["trainer"]["logger"]
+    save_dir = logger.get("init_args", {}).get("save_dir") if isinstance(logger, dict) else None
+    if not save_dir:
+        raise ConfigError(
+            f"{config.source}: args: the trials need a logger with a save_dir to keep their runs"
+        )
+    return Path(save_dir) / config.study_name
+
+
 def shown(params: dict[str, Any]) -> str:
     """A trial's options for reading (floats to 4 digits; its config.yaml has them whole)."""
     return " ".join(f"--{k}={f'{v:.4g}' if isinstance(v, float) else v}" for k, v in params.items())
 
 
 def suggest(trial: optuna.Trial, config: SweepConfig) -> dict[str, Any]:
-    """The trial's value of every option of the space."""
+    """The trial's value of every option of the space.
+
+    A trial queued in the database (``study.enqueue_trial``) comes with its values, which Optuna
+    takes even outside the space (it only warns): anyone who can write the database could give the
+    run any value. A value outside the space stops the sweep, naming the trial (which Optuna marks
+    failed, so the next sweep goes on without it).
+    """
     params = {}
     for name, entry in config.space.items():
         options = {key: value for key, value in entry.items() if key != "type"}
         suggest_kind = getattr(trial, f"suggest_{entry['type']}")
-        params[name] = suggest_kind(name, **options)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Fixed parameter", UserWarning)  # refused below instead
+            try:
+                value = suggest_kind(name, **options)
+            except ValueError as error:  # a queued value that is not a choice, or not a number
+                raise SweepStopped(outside(trial, name, str(error).splitlines()[0].rstrip("."))) from None
+        low, high = options.get("low"), options.get("high")
+        if low is not None and not low <= value <= high:
+            raise SweepStopped(outside(trial, name, f"{value!r} is not in {low}..{high}"))
+        params[name] = value
     return params
+
+
+def outside(trial: optuna.Trial, name: str, why: str) -> str:
+    return f"trial {trial.number}: {name}: {why}: a value outside the sweep's space, queued in its database"
 
 
 def objective(trial: optuna.Trial, config: SweepConfig, extra: list[str]) -> float:
