@@ -19,6 +19,24 @@ from typing import Any
 class InputError(Exception):
     """A file, value or checkpoint that cannot be used; the message says which and why."""
 
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(worker_message(type(self), arg) for arg in args))
+
+
+def worker_message(kind: type[BaseException], message: object) -> object:
+    """The message a DataLoader worker's error of class ``kind`` had there, out of ``message``.
+
+    Such an error reaches the main process as a new one of the same class whose message is the
+    worker's whole traceback (torch's ``ExceptionWrapper.reraise``: "Caught DataError in DataLoader
+    worker process 0. Original Traceback ..."), the frames of torch's loader loop and of the image
+    decoder above the one line that names the file; that traceback ends with the class's qualified
+    name and the worker's message. Any other ``message`` is returned as it is.
+    """
+    if not isinstance(message, str) or not message.startswith(f"Caught {kind.__name__} in DataLoader worker"):
+        return message
+    _, found, own = message.rpartition(f"\n{kind.__module__}.{kind.__qualname__}: ")
+    return own.rstrip("\n") if found else message
+
 
 class ConfigError(InputError, ValueError):
     """Options that cannot work: a value out of range, options that make no sense together or for

@@ -51,7 +51,7 @@ def predict_images(
     """The predictions of ``module`` for an image file, a list of them, or a folder (searched at any
     depth), sorted by path; unreadable files are skipped with a warning naming them."""
     transform = evaluation_transform(module, trusted_modules)
-    dataset = PredictImages(images, transform.decode)
+    dataset = PredictImages(images, transform.decode, max_pixels=transform.max_pixels)
     batches = DataLoader(dataset, batch_size=batch_size, collate_fn=CollateBatch(transform.standardize))
     was_training, found = module.training, list[list[tuple[str, float]]]()
     module.eval()

@@ -95,6 +95,8 @@ class Record:
                 f"{source}: its input_shape is {short_repr(shape)}, not three whole numbers (channels, "
                 "height, width)"
             )
+        data = _current_data_options(saved.get("data"))
+        _check_image_size(data, shape, source)
         return cls(
             num_classes=count,
             class_names=list(names or []),
@@ -102,7 +104,7 @@ class Record:
             network=saved.get("model"),
             optimizer=saved.get("optimizer"),
             scheduler=saved.get("scheduler"),
-            data=_current_data_options(saved.get("data")),
+            data=data,
             arguments={k: v for k, v in saved.items() if k not in ENTRIES},
         )
 
@@ -148,6 +150,20 @@ def _current_data_options(spec: Any) -> Any:
     if not isinstance(spec, dict) or not isinstance(spec.get("init_args"), dict):
         return spec
     return {**spec, "init_args": merged_options(spec["init_args"])}
+
+
+def _check_image_size(data: Any, shape: Any, source: str) -> None:
+    """The data module's ``image_size`` (the side of the square it gives the network) is the side of
+    the ``input_shape`` the network was trained for; a file that says otherwise would have every
+    image prepared at a size the network never saw (a 16-pixel network serving 3000-pixel images,
+    seconds a request)."""
+    init_args = data.get("init_args") if isinstance(data, dict) else None
+    size = init_args.get("image_size") if isinstance(init_args, dict) else None
+    if shape is not None and _positive_int(size) and (size, size) != (shape[1], shape[2]):
+        raise CheckpointError(
+            f"{source}: its data module's image_size is {size} but its input_shape is {tuple(shape)}: the "
+            "network was trained on images of one size, so the file was edited"
+        )
 
 
 def _positive_int(value: Any) -> bool:

@@ -16,9 +16,11 @@ here before anything is imported or called:
 - arguments by which a user trusts data (``USER_ONLY``) are dropped: only the user may give them;
 - nothing is fetched because a file says so: a network's weight sources (``pretrained``,
   ``weights``, timm's ``pretrained_cfg*`` and ``checkpoint_path``) are replaced by none, since the
-  checkpoint's own weights are loaded over the network anyway; a data module never downloads, keeps
-  its cache where the command puts it, and reads only from this machine: a location that is a URL
-  or a hub name is refused unless the command gives that option itself.
+  checkpoint's own weights are loaded over the network anyway; a timm model named by a file must
+  be one of timm's own (timm fetches the config of a hub name, ``hf-hub:org/name``, even without
+  weights); a data module never downloads, keeps its cache where the command puts it, and reads
+  only from this machine: a location that is a URL or a hub name is refused unless the command
+  gives that option itself.
 
 The prefix is checked before anything is imported: importing a module runs its top-level code.
 Optimizers and schedulers are never built from a file at all (``lit_classifier.checkpoints.record``).
@@ -78,6 +80,7 @@ def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ())
     spec = without_weight_downloads(checked_spec(spec, "network", source))
     class_path = spec["class_path"]
     if is_allowed_class(class_path, nn.Module, (*NETWORK_PACKAGES, *trusted_modules), "network", source):
+        refuse_hub_models(spec, source)
         return spec
     if _within(class_path, ("torchvision.models",)) and _is_torchvision_builder(class_path):
         return spec
@@ -112,6 +115,27 @@ def without_weight_downloads(spec: Spec) -> Spec:
     if isinstance(init_args.get("kwargs"), dict):
         init_args["kwargs"] = {k: v for k, v in init_args["kwargs"].items() if k not in WEIGHT_SOURCES}
     return {**spec, "init_args": init_args}
+
+
+def refuse_hub_models(spec: Spec, source: str) -> None:
+    """Refuse a ``TimmModel`` (read from ``source``) whose ``name`` is not one of timm's own models:
+    ``timm.create_model`` reads a name such as ``hf-hub:org/name`` from the Hugging Face Hub (its
+    config, even with ``pretrained=False``), and a file does not choose what is fetched."""
+    from lit_classifier.models.pretrained import TimmModel
+
+    name = spec["init_args"].get("name")
+    if resolve(spec["class_path"]) is not TimmModel or not isinstance(name, str):
+        return
+    try:
+        import timm
+    except ImportError:  # without timm nothing is fetched: the network cannot be built at all
+        return
+    if not timm.is_model(name):
+        raise CheckpointError(
+            f"{source}: its network {spec['class_path']} has name={name!r}, which is not one of timm's own "
+            "models: timm would fetch it from the Hugging Face Hub, and a file does not choose what is "
+            "fetched. Give the network yourself with --model.model (Python: model=...)"
+        )
 
 
 def local_data(spec: Spec, source: str, given: Collection[str] = ()) -> Spec:

@@ -37,6 +37,11 @@ def plot_run(run_dir: Path, count: int = 16, trusted_modules: list[str] | None =
     checkpoint = run_checkpoint(run_dir)
     trusted = trusted_modules or []
     module = ClassifierModule.load_from_checkpoint(checkpoint, trusted_modules=trusted)
+    if confusion is not None and len(confusion) != len(module.class_names):
+        raise CheckpointError(
+            f"{matrix_csv} counts {len(confusion)} classes; the run's checkpoint {checkpoint} has "
+            f"{len(module.class_names)}"
+        )
     spec = module.record.data_spec(str(checkpoint), trusted)
     if spec is None:
         raise CheckpointError(f"{checkpoint} does not describe the data module it was trained on")

@@ -32,8 +32,14 @@ from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.callbacks.nonfinite import NonFiniteLossError
 from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
+from lit_classifier.checkpoints.load import described_network
 from lit_classifier.checkpoints.record import Record
-from lit_classifier.checkpoints.runs import SPECIAL_CKPT_PATHS, check_ckpt_path, find_last_checkpoint
+from lit_classifier.checkpoints.runs import (
+    SPECIAL_CKPT_PATHS,
+    check_ckpt_path,
+    find_last_checkpoint,
+    newest_checkpoint,
+)
 from lit_classifier.checkpoints.trust import checked_spec, local_data
 from lit_classifier.command.parser import Defaults
 from lit_classifier.errors import CheckpointError, FitError
@@ -82,7 +88,7 @@ def apply(
             config[f"model.init_args.{name}"] = saved
     network = "model.init_args.model"
     if minimal_spec(config[network]) == Namespace(class_path=defaults.network):
-        config[network] = _namespace(record.network_spec(value, trusted))
+        config[network] = _namespace(described_network(record, checkpoint, value, trusted))
     given_data = minimal_spec(config["data"])
     given = list((given_data.get("init_args") or Namespace()).keys())
     chosen = class_path_of(resolve(given_data["class_path"]))
@@ -96,6 +102,7 @@ def apply(
         config["data"] = _namespace(saved_data, given_data.get("init_args"))
     if subcommand == "fit":
         refuse_changed_options(record.optimization(), config["model.init_args"], value)
+        refuse_finished_beyond(checkpoint.get("epoch", 0), config.get("trainer.max_epochs"), value)
     return checkpoint
 
 
@@ -165,10 +172,35 @@ def refuse_changed_options(saved_options: dict[str, Any], options: Namespace, so
             )
 
 
+def refuse_finished_beyond(epochs: int, max_epochs: int | None, source: str) -> None:
+    """A resumed ``fit`` of a checkpoint that has finished more than ``--trainer.max_epochs`` epochs
+    would stop in a traceback once the run has started (Lightning's own check): refused here, in one
+    line naming both (``checkpoints.io.check_progress`` made sure ``epochs`` is what is restored)."""
+    if max_epochs is not None and max_epochs != -1 and epochs > max_epochs:
+        raise CheckpointError(
+            f"--ckpt_path {source} has finished {epochs} epochs, more than --trainer.max_epochs "
+            f"{max_epochs}: give a larger --trainer.max_epochs to train on, or evaluate it (validate, test)"
+        )
+
+
 def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str:
     """``--ckpt_path last``: the newest resumable checkpoint of the runs under ``runs`` (or ``shared``),
-    named in one line; outside ``fit`` none is an error, in ``fit`` an empty string (a new run)."""
+    named in one line; outside ``fit`` none is an error, in ``fit`` an empty string (a new run).
+    A ``last.ckpt`` linked to a file that is gone (a run killed while saving) stands for the newest
+    intact checkpoint of its run, and the line says so; a run with none left is an error."""
     found = find_last_checkpoint(runs, shared) if runs else None
+    if found is not None and not found.is_file():
+        stand_in = newest_checkpoint(found.parent)
+        if stand_in is None:
+            raise CheckpointError(
+                f"--ckpt_path last: {found} links to a file that is gone, and no intact checkpoint is "
+                f"left in {found.parent}: give --ckpt_path another checkpoint, or fit a new run"
+            )
+        print(
+            f"--ckpt_path last: {found} links to a file that is gone, so the newest intact checkpoint of "
+            f"that run is used: {stand_in}"
+        )
+        return str(stand_in)
     if found is None and subcommand != "fit":
         raise CheckpointError(
             f"--ckpt_path last: no last.ckpt or interrupted.ckpt under {runs}/*/checkpoints"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from lit_classifier.data.augment import NONE, Augmentation, BatchTransform, CollateBatch
 from lit_classifier.data.decode import Decoder, EvaluationImage, EvaluationTransform
 from lit_classifier.data.gpu import DeviceBatches
+from lit_classifier.data.images import MAX_IMAGE_PIXELS
 from lit_classifier.data.options import check_at_least
 from lit_classifier.data.predict import PredictImages
 from lit_classifier.data.sampling import distributed_sampler, epoch_to_train, process_grid, training_position
@@ -56,6 +57,10 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             ``predict`` classifies instead of the test split (see ``lit_classifier.data.predict``).
         strict: an unreadable image (under ``predict_root``, or in an image folder) is an error
             naming it, instead of being skipped with a warning.
+        max_image_pixels: an image file of more pixels (width x height) is refused from its header,
+            before it is decoded, as an unreadable one is: a few bytes of PNG can claim gigabytes.
+            The default is Pillow's own limit, over which it only warns (it refuses twice that,
+            whatever this says).
     """
 
     # Per-channel statistics of the [0, 1]-scaled pixels: every batch is standardised with them.
@@ -76,6 +81,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         augment: Augmentation = NONE,
         predict_root: str | None = None,
         strict: bool = False,
+        max_image_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
         super().__init__()
         # Every init argument of the whole class chain (Lightning follows the `super().__init__`
@@ -87,6 +93,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         self.hparams["augment"] = self.augment.as_dict()
         check_at_least("batch_size", batch_size, 1)
         check_at_least("num_workers", 0 if num_workers is None else num_workers, 0)
+        check_at_least("max_image_pixels", max_image_pixels, 1)
         if self.augment.crop_scale is not None and not self.reads_files:
             raise ConfigError(
                 f"augment.crop_scale: {type(self).__name__} holds its images as tensors at the network's "
@@ -106,6 +113,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         self.gpu_resident = gpu_resident
         self.predict_root = predict_root
         self.strict = strict
+        self.max_image_pixels = max_image_pixels
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -122,6 +130,22 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         return len(self.class_names)
 
     @property
+    def batch_size(self) -> int:
+        """Images per training step of each process (``__init__``'s ``batch_size``)."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        # Lightning's BatchSizeFinder doubles the batch size once the splits are read, and stops once it
+        # reaches the training split's length; training keeps full batches only, so a larger size is
+        # taken as the whole split (each process's share). Given to __init__, it is checked instead.
+        train_set, trainer = getattr(self, "train_set", None), getattr(self, "trainer", None)
+        if isinstance(train_set, Sized) and trainer is not None:
+            processes = process_grid(trainer)[0]
+            value = min(value, -(-len(train_set) // processes))
+        self._batch_size = value
+
+    @property
     @abstractmethod
     def dims(self) -> tuple[int, int, int]:
         """(channels, height, width) of one image as the model receives it."""
@@ -135,12 +159,14 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         """How an image file becomes this module's evaluation pixels (uint8, ``dims``): the set's
         colour mode and channel count, the shorter side resized and the centre cropped to ``dims``."""
         channels, height, width = self.dims
-        return EvaluationImage(max(height, width), (height, width), self.image_mode, channels)
+        size = (height, width)
+        return EvaluationImage(max(size), size, self.image_mode, channels, self.max_image_pixels)
 
     def evaluation_transform(self) -> EvaluationTransform:
         """How an image file becomes this module's input, as its evaluation images are made: for new
         images (``predict_root``, ``predict_images``) and served requests."""
-        return EvaluationTransform(self.evaluation_decoder(), self.batch_transform(train=False))
+        decode, standardize = self.evaluation_decoder(), self.batch_transform(train=False)
+        return EvaluationTransform(decode, standardize, self.max_image_pixels)
 
     def default_num_workers(self) -> int:
         """Workers when ``num_workers`` is ``None``. Files from disk and per-batch augmentation want
@@ -171,7 +197,9 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             self.train_set, self.val_set, self.test_set = splits["train"], splits["val"], splits["test"]
         if self.predict_root is not None and stage in (None, "predict") and self._new_images is None:
             decode = self.evaluation_decoder()
-            self._new_images = PredictImages(self.predict_root, decode, strict=self.strict)
+            self._new_images = PredictImages(
+                self.predict_root, decode, strict=self.strict, max_pixels=self.max_image_pixels
+            )
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in each checkpoint: where training stood in its epoch, if inside one, so that a

@@ -77,9 +77,10 @@ class EncodedImagesDataModule(ClassificationDataModule):
     def decoder(self, train: bool) -> Decoder:
         """How the samples of a ``train`` or evaluation split are decoded and brought to size."""
         if train and self.augment.crop_scale is not None:
-            return RandomResizedCropDecode(self.image_size, self.augment.crop_scale, mode=self.image_mode)
+            scale, limit = self.augment.crop_scale, self.max_image_pixels
+            return RandomResizedCropDecode(self.image_size, scale, mode=self.image_mode, max_pixels=limit)
         return self.evaluation_decoder()
 
     def evaluation_decoder(self) -> Decoder:
         size = (self.image_size, self.image_size)
-        return EvaluationImage(self.resize, size, self.image_mode, self.channels)
+        return EvaluationImage(self.resize, size, self.image_mode, self.channels, self.max_image_pixels)

@@ -164,7 +164,7 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         """The samples whose image can be read; the others are reported once each, or fail (strict)."""
         if not self.verify:
             return samples
-        good = set(readable([path for path, _ in samples], self.strict))
+        good = set(readable([path for path, _ in samples], self.strict, self.max_image_pixels))
         kept = [(path, label) for path, label in samples if path in good]
         if len(kept) < len(samples):
             log.warning("skipped %d of %d images under %s", len(samples) - len(kept), len(samples), self.root)

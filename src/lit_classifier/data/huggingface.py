@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from fsspec.utils import get_protocol
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -28,9 +30,14 @@ from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices
-from lit_classifier.errors import ConfigError, UnavailableError
+from lit_classifier.errors import ConfigError, DataError, UnavailableError, short_repr
 
 TABLE_FORMATS = {".parquet": "parquet", ".arrow": "arrow"}
+#: The files of a data set folder that ``datasets`` reads its ``configs`` (which files make up the
+#: set) from: the card's YAML front matter, and a standalone YAML file read over it.
+CARD_FILES = ("README.md", ".huggingface.yaml")
+#: What ``datasets.Image`` reads as an image besides its own type: encoded bytes, or a file's path.
+_ENCODED_IMAGE_TYPES = ("binary", "large_binary", "string", "large_string")
 
 
 def refuse_loading_scripts(local: Path, path: str) -> None:
@@ -45,6 +52,40 @@ def refuse_loading_scripts(local: Path, path: str) -> None:
             f"{path}: a data set with a loading script ({scripts[0].name}) runs code to load, so it is not "
             "read; load only its data files (parquet, arrow, an image folder) or a save_to_disk() folder"
         )
+
+
+def refuse_remote_data_files(local: Path) -> None:
+    """A folder's data set card may list data files by URL (``configs: - data_files: https://...``,
+    ``hf://...``), which ``datasets`` would fetch. A folder is read from this machine only, whoever
+    named it (the user, or a checkpoint's record), so such a card is refused, naming it, before
+    ``datasets`` is asked; data from the hub is read by naming a hub set (``--data.path user/set``)."""
+    from huggingface_hub import metadata_load
+
+    for card in (local / name for name in CARD_FILES):
+        if not card.is_file():
+            continue
+        try:
+            fields = metadata_load(card) if card.suffix == ".md" else yaml.safe_load(card.read_text())
+        except (yaml.YAMLError, ValueError) as error:
+            raise DataError(f"{card}: its YAML does not parse ({_first_line(error)})") from None
+        configs = fields.get("configs") if isinstance(fields, dict) else None
+        for config in configs if isinstance(configs, list) else []:
+            for location in _strings(config.get("data_files") if isinstance(config, dict) else None):
+                if get_protocol(location) not in ("file", "local"):
+                    raise DataError(
+                        f"{card}: its configs list the data file {short_repr(location)}, which is not on "
+                        "this machine, and a folder is read from this machine only: download the file into "
+                        "the folder and list it by its path there"
+                    )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """The strings in ``value``, a card's ``data_files`` (a pattern, a list, splits with paths)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | dict):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item)
 
 
 class EncodedRows(Dataset):
@@ -65,8 +106,17 @@ class EncodedRows(Dataset):
         """The image's stored bytes and its label (what a conversion to streaming chunks keeps)."""
         row = self.rows[index]
         image = row[self.image_column]
-        data = image["bytes"] if image["bytes"] is not None else Path(image["path"]).read_bytes()
-        return data, int(row[self.label_column])
+        if image is None:
+            raise DataError(f"row {index} of {self.image_column} holds no image")
+        if image["bytes"] is not None:
+            return image["bytes"], int(row[self.label_column])
+        try:  # a file the row names, as the imagefolder builder stores them
+            return Path(image["path"]).read_bytes(), int(row[self.label_column])
+        except OSError as error:
+            raise DataError(
+                f"cannot read image {image['path']} of row {index} of {self.image_column}: "
+                f"{error.strerror or error}"
+            ) from None
 
 
 @contextmanager
@@ -142,14 +192,14 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
 
     @datasets_progress_off()
     def load_splits(self) -> Mapping[str, Dataset]:
-        from datasets import ClassLabel, Image
+        from datasets import Image
 
         tables = self._load()
         train_name = self.train_split
         if train_name not in tables:
             raise ConfigError(f"{self.path} has no split {train_name!r}; it has {', '.join(tables)}")
-        if not isinstance(tables[train_name].features.get(self.label_column), ClassLabel):
-            tables = {split: table.class_encode_column(self.label_column) for split, table in tables.items()}
+        used = {train_name, *self.split_names.values()}
+        tables = {split: table for split, table in tables.items() if split in used}
         for split, table in tables.items():
             missing = {self.image_column, self.label_column} - set(table.column_names)
             if missing:
@@ -157,6 +207,8 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
                     f"the {split} split of {self.path} has no column {', '.join(sorted(missing))}; its "
                     f"columns: {', '.join(table.column_names)} (set image_column and label_column)"
                 )
+            self._check_columns(split, table)
+        tables = self._class_encoded(tables)
         columns = [self.image_column, self.label_column]
         rows = {
             split: table.select_columns(columns).cast_column(self.image_column, Image(decode=False))
@@ -184,6 +236,69 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
             for split, table in splits.items()
         }
 
+    def _check_columns(self, split: str, table: Any) -> None:
+        """The image column holds images (encoded bytes or their files) and the label column a class
+        label in every row (a ``ClassLabel``, or values to class-encode): a ``DataError`` naming the
+        column, else."""
+        from datasets import ClassLabel, Image, Value
+
+        image, label = (table.features[column] for column in (self.image_column, self.label_column))
+        if not (
+            isinstance(image, Image) or (isinstance(image, Value) and image.dtype in _ENCODED_IMAGE_TYPES)
+        ):
+            raise DataError(
+                f"the {split} split of {self.path}: its image column {self.image_column!r} holds "
+                f"{short_repr(image)}, not images (encoded image bytes or their files; set image_column)"
+            )
+        if not isinstance(label, ClassLabel | Value):
+            raise DataError(
+                f"the {split} split of {self.path}: its label column {self.label_column!r} holds "
+                f"{short_repr(label)}, not class labels (one integer or string per row; set label_column)"
+            )
+        if None in table.unique(self.label_column):
+            row = list(table[self.label_column]).index(None)
+            raise DataError(
+                f"row {row} of the {split} split of {self.path} has no label (its {self.label_column!r} "
+                "is empty)"
+            )
+
+    def _class_encoded(self, tables: dict[str, Any]) -> dict[str, Any]:
+        """Every split with the training split's ``ClassLabel`` as its label column. A column of other
+        values is class-encoded on the training split (its values sorted), and each other split's values
+        are looked up in those names: ``class_encode_column`` on each split would number each split's
+        own values, so a split lacking a class would have its labels shifted."""
+        from datasets import ClassLabel
+
+        train = tables[self.train_split]
+        if not isinstance(train.features[self.label_column], ClassLabel):
+            train = train.class_encode_column(self.label_column)
+        classes = train.features[self.label_column]
+        return {
+            split: train if split == self.train_split else self._with_classes(split, table, classes)
+            for split, table in tables.items()
+        }
+
+    def _with_classes(self, split: str, table: Any, classes: Any) -> Any:
+        """``table`` with its label column encoded as ``classes`` (a ``ClassLabel``), unless it is one."""
+        from datasets import ClassLabel
+
+        column = self.label_column
+        if isinstance(table.features[column], ClassLabel):
+            return table
+        unknown = [value for value in table.unique(column) if str(value) not in classes.names]
+        if unknown:
+            raise DataError(
+                f"the {split} split of {self.path} has the label {short_repr(unknown[0])}, which the "
+                f"{self.train_split} split has not (its classes: {', '.join(classes.names)})"
+            )
+        features = table.features.copy()
+        features[column] = classes
+        return table.map(
+            lambda rows: {column: classes.str2int([str(value) for value in rows[column]])},
+            batched=True,
+            features=features,
+        )
+
     def _load(self) -> dict[str, Any]:
         """Every split of the set, by name: ``datasets`` reads a saved folder, tables, or a hub set."""
         import datasets
@@ -199,6 +314,8 @@ class HuggingFaceDataModule(EncodedImagesDataModule):
                     TABLE_FORMATS[local.suffix], data_files=files, cache_dir=self.cache_dir
                 )
             else:
+                if local.is_dir():  # a folder of data files, which its card may list
+                    refuse_remote_data_files(local)
                 loaded = datasets.load_dataset(
                     self.path, self.name, data_dir=self.data_dir, cache_dir=self.cache_dir
                 )

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from lit_classifier.data.decode import Decoder
-from lit_classifier.data.images import image_files, readable
+from lit_classifier.data.images import MAX_IMAGE_PIXELS, image_files, readable
 from lit_classifier.errors import DataError
 
 
@@ -32,8 +32,9 @@ class PredictImages(Dataset):
     ``samples`` lists ``(path, -1)`` pairs, as an image folder lists ``(path, label)``: the
     prediction writer names each row's file from it. An item is ``(pixels, -1)``: the file through
     ``decode`` (uint8) and -1 for the unknown label, so a batch has the shape of the labelled splits'.
-    Unreadable files are left out, each reported in one logged line (``strict``: an error naming
-    the first); a missing path or no image at all is a ``DataError`` naming it.
+    Unreadable files, and images of more than ``max_pixels`` pixels, are left out, each reported in
+    one logged line (``strict``: an error naming the first); a missing path or no image at all is a
+    ``DataError`` naming it.
     """
 
     def __init__(
@@ -42,10 +43,11 @@ class PredictImages(Dataset):
         decode: Decoder,
         *,
         strict: bool = False,
+        max_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
         sources = [source] if isinstance(source, str | Path) else list(source)
         found = sorted(path for each in sources for path in find_images(Path(each).expanduser()))
-        kept = readable(found, strict)
+        kept = readable(found, strict, max_pixels)
         if not kept:
             named = ", ".join(str(s) for s in sources)
             raise DataError(f"none of the {len(found)} image files under {named} can be read")

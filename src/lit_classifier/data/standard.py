@@ -5,8 +5,9 @@ and reads them from there afterwards; offline, with the files absent, setup stop
 listing the files it expected, where, and how to get them. The official test split is ``test``;
 validation is carved from the training split with a fixed seed. The splits are uint8 tensors in
 memory, so ``gpu_resident: true`` can hold them on the accelerator (``lit_classifier.data.gpu``).
-The files are read as data: MNIST's idx files by torchvision, CIFAR's pickled batches by
-``cifar_batches`` (which builds numpy arrays and nothing else), never by ``pickle.load``.
+The files are read as data and checked, each malformed one an error naming it: MNIST's idx files by
+``idx_files`` (their header against their size, before anything is allocated), CIFAR's pickled
+batches by ``cifar_batches`` (which builds numpy arrays and nothing else), never by ``pickle.load``.
 
 A set is described by data (``StandardSet``: files, url, shape, statistics, how to download and
 read it); its class states only the defaults it changes (the CIFARs: a flip).
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import datasets
@@ -33,6 +33,7 @@ from torchvision.datasets.utils import download_and_extract_archive
 from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.cifar_batches import read_batches, read_class_names
+from lit_classifier.data.idx_files import read_idx_pair
 from lit_classifier.data.labels import check_labels
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.tensors import ImageTensors, carve_validation
@@ -78,22 +79,22 @@ _MNIST_FILES = (
 
 
 def _idx_set(reader: Any, mean: tuple[float, ...], std: tuple[float, ...]) -> StandardSet:
-    """An MNIST-format set: four idx files under ``<reader name>/raw``, 28x28 gray images, read by
-    torchvision (the idx format is bytes and a header: nothing in it is executed)."""
+    """An MNIST-format set: four idx files under ``<reader name>/raw``, 28x28 gray images, read with
+    ``idx_files`` (the format is a header and bytes: nothing in it is executed); torchvision's reader
+    downloads them and names the classes."""
+    folder = f"{reader.__name__}/raw"
 
     def download(data_dir: Path) -> None:
         for train in (True, False):
             reader(str(data_dir), train=train, download=True)
 
     def read(data_dir: Path, train: bool) -> Split:
-        dataset = reader(str(data_dir), train=train, download=False)
-        names = [str(name) for name in dataset.classes]
-        return dataset.data.unsqueeze(1), torch.as_tensor(dataset.targets, dtype=torch.long), names
+        raw, split = data_dir / folder, "train" if train else "t10k"
+        images, labels = read_idx_pair(raw / f"{split}-images-idx3-ubyte", raw / f"{split}-labels-idx1-ubyte")
+        return images, labels, [str(name) for name in reader.classes]
 
     url = f"{reader.mirrors[0]} (the four *-ubyte.gz files, gunzipped)"
-    return StandardSet(
-        reader, f"{reader.__name__}/raw", _MNIST_FILES, url, (1, 28, 28), mean, std, download, read
-    )
+    return StandardSet(reader, folder, _MNIST_FILES, url, (1, 28, 28), mean, std, download, read)
 
 
 def _pickle_set(reader: Any, label_key: str, mean: tuple[float, ...], std: tuple[float, ...]) -> StandardSet:

@@ -3,9 +3,10 @@
 LitServe runs ``decode_request`` on each request, ``batch`` on the requests it gathered (up to
 ``max_batch_size`` within ``batch_timeout`` seconds), ``predict`` once on the batch, ``unbatch``, and
 ``encode_response`` on each answer. A bad request (a missing field, bytes that are no image, an image
-over PIL's pixel limit) must not fail the good requests batched with it, and LitServe answers every
-request of a batch with the error any of these methods raises. So a bad request is carried through
-the batch as its ``Refusal`` and answered alone: ``encode_response`` turns it into its 4xx answer.
+of more pixels than the data module's ``max_image_pixels``) must not fail the good requests batched
+with it, and LitServe answers every request of a batch with the error any of these methods raises.
+So a bad request is carried through the batch as its ``Refusal`` and answered alone:
+``encode_response`` turns it into its 4xx answer.
 
 Each image is prepared as ``predict_images`` prepares a file (``inference.evaluation_transform``:
 decoded per request, standardised per batch) and
@@ -14,22 +15,30 @@ ranked by the same code (``inference.ranked``), so both give the same classes an
 
 import base64
 import binascii
+import os
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import litserve as ls
 import torch
+from fastapi import Depends, HTTPException
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
 from starlette.datastructures import UploadFile
 from torch import Tensor
 
+from lit_classifier.data.images import ImageTooLarge
 from lit_classifier.errors import DataError, short_repr
 from lit_classifier.inference import evaluation_transform, ranked
 from lit_classifier.module import ClassifierModule
 
 #: The request's field that holds the image: a file in a multipart form, base64 text in JSON.
 FIELD = "image"
+#: The header that carries the API key, and LitServe's variable that sets one: LitServe's own names.
+API_KEY_HEADER = "X-API-Key"
+API_KEY_ENV = "LIT_SERVER_API_KEY"
 
 
 class Refusal(Exception):
@@ -67,6 +76,8 @@ class ClassifierAPI(ls.LitAPI):
         trusted_modules: modules whose data module classes the module's record may name.
         max_batch_size: the most requests the network runs together.
         batch_timeout: how long, in seconds, a batch waits for more requests to fill it.
+        api_key: the key every request must send in its ``X-API-Key`` header (401 otherwise);
+            ``None``: LitServe's ``LIT_SERVER_API_KEY`` from the environment, if it is set.
     """
 
     def __init__(
@@ -76,6 +87,7 @@ class ClassifierAPI(ls.LitAPI):
         trusted_modules: Sequence[str] = (),
         max_batch_size: int = 16,
         batch_timeout: float = 0.005,
+        api_key: str | None = None,
     ) -> None:
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         if top_k < 1:
@@ -83,6 +95,22 @@ class ClassifierAPI(ls.LitAPI):
         self.module = module.eval()
         self.transform = evaluation_transform(module, trusted_modules)  # refused here, before serving
         self.top_k = top_k
+        self.api_key = api_key or os.environ.get(API_KEY_ENV) or None
+
+    def authorize(
+        self, x_api_key: str | None = Depends(APIKeyHeader(name=API_KEY_HEADER, auto_error=False))
+    ) -> None:
+        """LitServe's hook for every route (``/predict``, ``/health``, ``/info``): a request without the
+        key gets a 401. It stands in for LitServe's own check of ``LIT_SERVER_API_KEY``, which it
+        replaces, and compares in constant time (no timing tells how much of a guess was right)."""
+        if self.api_key is None:
+            return
+        if x_api_key is None:
+            raise HTTPException(
+                401, f"this server takes requests with its API key in the header {API_KEY_HEADER}"
+            )
+        if not secrets.compare_digest(x_api_key.encode(), self.api_key.encode()):
+            raise HTTPException(401, f"the {API_KEY_HEADER} header holds no key of this server")
 
     def setup(self, device: str) -> None:
         self.module = self.module.to(device)
@@ -97,9 +125,8 @@ class ClassifierAPI(ls.LitAPI):
             return self.transform.decode(posted_bytes(request), f"in the field {FIELD}")
         except Refusal as refusal:
             return refusal
-        except DataError as error:
-            too_big = "MAX_IMAGE_PIXELS" in str(error)  # a decompression bomb: too many pixels
-            return Refusal(413 if too_big else 422, str(error))
+        except DataError as error:  # too many pixels (refused before decoding), or no image
+            return Refusal(413 if isinstance(error, ImageTooLarge) else 422, str(error))
 
     def batch(self, inputs: list[Tensor | Refusal]) -> Batch:
         images = [x for x in inputs if isinstance(x, Tensor)]
