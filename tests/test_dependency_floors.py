@@ -43,6 +43,7 @@ KNOWN_BAD = [
     ("aiohttp", "3.13.3", "CVE-2026-22815: unlimited trailer headers"),
     ("pytest", "9.0.2", "CVE-2025-71176: a predictable /tmp/pytest-of-USER folder"),
     ("setuptools", "78.1.0", "CVE-2025-47273: path traversal in PackageIndex"),
+    ("mlflow-skinny", "3.9.0", "CVE-2026-2614: path traversal in the tracking server"),
 ]
 
 

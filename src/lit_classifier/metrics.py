@@ -116,6 +116,12 @@ class StageMetrics(nn.Module):
         if self.confusion_counts is not None:
             self.confusion_counts.update(logits.detach(), target)
 
+    @staticmethod
+    def names(num_classes: int, detailed: bool = False) -> list[str]:
+        """The keys of ``compute()`` for ``num_classes`` classes, known before any batch: what a
+        stage logs, and so what a callback can monitor."""
+        return ["loss", "acc", *(["top5_acc"] if detailed and num_classes > 5 else [])]
+
     @property
     def updated(self) -> bool:
         """Whether any batch was seen since the last reset."""

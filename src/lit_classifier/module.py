@@ -101,10 +101,18 @@ class ClassifierModule(L.LightningModule):
         datamodule = datamodule_of(self.trainer)  # plain DataLoaders: none
         if datamodule is not None:  # recorded so that `predict` can prepare new images the same way
             self.record.data = describe_data(datamodule)
-        data_classes = class_count(datamodule)
-        if self.num_classes is None and data_classes is not None:  # a user's data module may have no names
-            self.adopt_data(data_classes, named_classes(datamodule), image_shape(datamodule))
+        self.adopt_data_of(datamodule)
         check_data_fits(self.num_classes, self.record.input_shape, datamodule)
+
+    def adopt_data_of(self, datamodule: Any, require_shape: bool = False) -> None:
+        """``adopt_data`` with ``datamodule``'s class count, names and image shape, unless the module
+        knows its classes already or the data module does not (nor its image shape, when
+        ``require_shape``). The command calls it as soon as both exist: a callback's ``setup`` runs
+        before the module's, and one that copies the module there (Lightning's
+        ``StochasticWeightAveraging``) needs the network built, its lazy layers run on that shape."""
+        data_classes, shape = class_count(datamodule), image_shape(datamodule)
+        if self.num_classes is None and data_classes is not None and (shape or not require_shape):
+            self.adopt_data(data_classes, named_classes(datamodule), shape)  # names: a user's may have none
 
     @property
     def num_classes(self) -> int | None:
@@ -115,6 +123,19 @@ class ClassifierModule(L.LightningModule):
     def class_names(self) -> list[str]:
         """One name per class, in label order."""
         return self.record.class_names
+
+    def metric_names(
+        self, stages: Sequence[str] = ("train", "val"), num_classes: int | None = None
+    ) -> list[str]:
+        """The metrics this module logs at the end of each epoch of ``stages`` (``val_loss``, ...), for
+        ``num_classes`` (default: its own): what a callback can monitor. Monitors are checked against
+        them before fitting; a subclass that logs more names them here too."""
+        classes = num_classes or self.num_classes or 0
+        return [
+            f"{stage}_{name}"
+            for stage in stages
+            for name in StageMetrics.names(classes, detailed=stage != "train")  # as in adopt_data
+        ]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The record, with the init arguments Lightning put there: what loading needs, as plain data."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import posixpath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Literal
 
 import lightning as L
+from fsspec.core import strip_protocol
+from fsspec.utils import get_protocol
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_classifier.callbacks.interrupt import ends_epoch
+from lit_classifier.checkpoints.io import is_local
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -32,3 +38,52 @@ class RunCheckpoint(ModelCheckpoint):
         # this one's validation; the epoch-end save follows in a moment and resumes exactly.
         if not ends_epoch(trainer):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning's ModelCheckpoint saves `last` here whenever `save_last` is set, even in a
+        # fast_dev_run, which disables checkpointing and the loggers (it landed in the current folder).
+        if not trainer.fast_dev_run:  # type: ignore[attr-defined]  # set by Lightning, not declared
+            super().on_train_end(trainer, pl_module)
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # A ModelCheckpoint removes the files its state names once it saves newer ones, and Lightning
+        # keeps those inside its folder without resolving `..`: a file's `.../checkpoints/../../x` made
+        # a resume delete x. Every callback's `on_load_checkpoint` runs before any `load_state_dict`, so
+        # here the state of each of the run's ModelCheckpoints (this one, any the user adds) is confined.
+        states = checkpoint.get("callbacks") or {}
+        for callback in trainer.checkpoint_callbacks:
+            state = states.get(callback.state_key)
+            if isinstance(callback, ModelCheckpoint) and isinstance(state, dict):
+                states[callback.state_key] = confined(state, callback.dirpath)
+
+
+def confined(state: dict[str, Any], folder: str | Path | None) -> dict[str, Any]:
+    """``ModelCheckpoint``'s saved ``state`` with the files it would remove kept only when they are
+    inside ``folder`` (the new run's checkpoint folder); the others are forgotten, never removed."""
+    top_k = state.get("best_k_models")
+    top_k = top_k if isinstance(top_k, dict) else {}
+    kept = {path: score for path, score in top_k.items() if inside(path, folder)}
+    kth = state.get("kth_best_model_path") or ""
+    if kth and not (isinstance(kth, str) and kth in kept):  # a full top k removes it next: one of them
+        kept, kth = {}, ""
+    paths = {key: state.get(key) for key in ("best_model_path", "last_model_path")}
+    return {
+        **state,
+        **{key: path if inside(path, folder) else "" for key, path in paths.items()},
+        "best_k_models": kept,
+        "kth_best_model_path": kth,
+    }
+
+
+def inside(path: object, folder: str | Path | None) -> bool:
+    """Whether ``path`` names a file below ``folder`` once its ``..`` and links are resolved: what
+    removing it (as Lightning does, through fsspec) would remove. Another protocol never is."""
+    if not isinstance(path, str) or folder is None or get_protocol(path) != get_protocol(str(folder)):
+        return False
+    if is_local(path):
+        where, top = (PurePath(os.path.realpath(strip_protocol(str(name)))) for name in (path, folder))
+    else:
+        where, top = (PurePosixPath(posixpath.normpath(str(name))) for name in (path, folder))
+    return top in where.parents

@@ -23,7 +23,8 @@ class PredictionWriter(BasePredictionWriter):
     files, such as ``ImageFolder``), the predicted class, its index among the module's
     ``class_names`` and its probability, and the ``top_k`` most likely classes with their
     probabilities. The file is written whole, and a name that a spreadsheet would run as a formula
-    is written with a leading ``'`` (``outputs``); ``class_index`` keys the true name.
+    is written with a leading ``'`` (``outputs``); ``class_index`` keys the true name. A
+    ``fast_dev_run`` (no run folder) writes none.
 
     Args:
         top_k: how many ranked classes to list per row.
@@ -43,6 +44,8 @@ class PredictionWriter(BasePredictionWriter):
         predictions: Sequence[Any],
         batch_indices: Sequence[Any],
     ) -> None:
+        if trainer.fast_dev_run:  # type: ignore[attr-defined]  # no run folder (a stand-in logger): no file
+            return
         # Every process takes part in the gather and in `log_dir` (a broadcast), or rank 0 waits forever.
         rows = gather_in_input_order(trainer, predictions, batch_indices)
         folder = Path(trainer.log_dir or ".")

@@ -23,7 +23,7 @@ class ClassReports(Callback):
 
     ``{val,test}_confusion_matrix.csv`` and ``{val,test}_per_class_accuracy.csv`` in the run folder,
     rewritten after every validation (not the sanity check) and test, by the first process. Runs
-    without a logger (no run folder) write nothing.
+    without a logger (no run folder), a ``fast_dev_run`` among them, write nothing.
     """
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -35,11 +35,13 @@ class ClassReports(Callback):
             self._write(trainer, pl_module.test_metrics, "test", pl_module.class_names)
 
     def _write(self, trainer: L.Trainer, metrics: StageMetrics, stage: str, class_names: list[str]) -> None:
-        if trainer.logger is None or metrics.confusion is None:
+        # A fast_dev_run's logger is a stand-in, with no run folder (``log_dir`` is None): nothing to write.
+        quick = trainer.fast_dev_run  # type: ignore[attr-defined]  # set by Lightning, not declared
+        if trainer.logger is None or metrics.confusion is None or quick:
             return
-        folder = Path(trainer.log_dir or ".")  # asked on every process: a broadcast under DDP
-        if trainer.is_global_zero:
-            write_class_report(folder, stage, metrics.confusion, class_names)
+        log_dir = trainer.log_dir  # asked on every process: a broadcast under DDP
+        if trainer.is_global_zero and log_dir is not None:
+            write_class_report(Path(log_dir), stage, metrics.confusion, class_names)
 
 
 def write_class_report(folder: Path, stage: str, confusion: Tensor, class_names: list[str]) -> list[Path]:

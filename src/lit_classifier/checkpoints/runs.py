@@ -9,6 +9,7 @@ and reads the metrics back (``run_history``).
 from __future__ import annotations
 
 import csv
+import importlib
 import os
 import re
 import shutil
@@ -23,10 +24,11 @@ from jsonargparse import Namespace
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from torch import Tensor
 
 from lit_classifier.checkpoints.io import is_local
-from lit_classifier.errors import CheckpointError
+from lit_classifier.errors import CheckpointError, short_repr
 from lit_classifier.outputs import output_error, replaced_file
 
 CONFIG = "config.yaml"
@@ -42,11 +44,20 @@ _SETUP_FILES = {CONFIG, "hparams.yaml"}
 
 def checkpoint_folder(trainer: L.Trainer) -> Path:
     """Where the run's ``ModelCheckpoint`` writes (``.../version_N/checkpoints``)."""
-    callback = trainer.checkpoint_callback
+    callback = run_checkpoint_callback(trainer)
     folder = callback.dirpath if isinstance(callback, ModelCheckpoint) else None
     if folder is None:
         folder = Path(trainer.log_dir or trainer.default_root_dir) / CHECKPOINTS
     return Path(folder)
+
+
+def run_checkpoint_callback(trainer: L.Trainer) -> ModelCheckpoint | None:
+    """The run's own ``ModelCheckpoint``: the last of those that write ``last.ckpt`` (the command's
+    comes after any a user adds, ``--trainer.callbacks+=ModelCheckpoint``, and Lightning's
+    ``trainer.checkpoint_callback`` is the first of all), else Lightning's."""
+    saving_last = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.save_last]
+    first = trainer.checkpoint_callback
+    return saving_last[-1] if saving_last else first if isinstance(first, ModelCheckpoint) else None
 
 
 def find_last_checkpoint(runs: Path, dirpath: Path | None = None) -> Path | None:
@@ -55,23 +66,39 @@ def find_last_checkpoint(runs: Path, dirpath: Path | None = None) -> Path | None
 
     Lightning looks for ``--ckpt_path last`` only in the folder of the *new* run, which is always
     empty with a versioned logger; this looks in the earlier runs, which is what resuming means.
+    The ``last.ckpt`` found may link to a file that is gone (``newest_checkpoint`` stands in for it).
     """
     files = [*runs.glob(f"*/{CHECKPOINTS}/*.ckpt"), *(dirpath.glob("*.ckpt") if dirpath else [])]
     candidates = [path for path in files if _RESUMABLE.match(path.name)]
-    return max(candidates, key=lambda path: path.stat().st_mtime_ns, default=None)
+    return max(candidates, key=_written, default=None)
+
+
+def newest_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint in ``folder`` that is there to read, whatever its name.
+
+    ``last.ckpt`` links to the newest ``epoch=N-step=M.ckpt``; a run killed after removing the
+    previous epoch's file and before linking to the new one leaves it linked to a file that is gone,
+    and the new epoch's file beside it.
+    """
+    return max((path for path in folder.glob("*.ckpt") if path.is_file()), key=_written, default=None)
+
+
+def _written(path: Path) -> int:
+    """When ``path`` was written: a link, when its file was, or when it was linked if that is gone."""
+    return (path.stat() if path.exists() else path.lstat()).st_mtime_ns
 
 
 def run_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint of a finished run: ``checkpoints/last.ckpt``, else the newest one."""
+    """The checkpoint of a finished run: ``checkpoints/last.ckpt``, else the newest one there is."""
     last = run_dir / CHECKPOINTS / "last.ckpt"
     if last.is_file():
         return last
-    found = sorted(run_dir.glob(f"{CHECKPOINTS}/*.ckpt"), key=lambda path: path.stat().st_mtime)
-    if not found:
+    found = newest_checkpoint(run_dir / CHECKPOINTS)
+    if found is None:
         raise CheckpointError(
             f"{run_dir}: no checkpoint in {run_dir / CHECKPOINTS}: is this a fit run folder?"
         )
-    return found[-1]
+    return found
 
 
 def check_ckpt_path(value: str | None) -> None:
@@ -129,7 +156,11 @@ def discard_if_unused(folder: Path | None) -> bool:
 
 def logger_root(config: Namespace) -> Path | None:
     """``save_dir/name`` of the configured logger (``runs/lightning_logs``), where the runs' folders are."""
-    logger = config.get("trainer.logger")
+    return root_of(config.get("trainer.logger"))
+
+
+def root_of(logger: object) -> Path | None:
+    """``save_dir/name`` of one configured logger; ``None`` for one without a ``save_dir`` (or a list)."""
     if not isinstance(logger, Namespace) or not logger.get("init_args.save_dir"):
         return None
     return Path(logger["init_args.save_dir"]) / (logger.get("init_args.name") or "lightning_logs")
@@ -137,13 +168,41 @@ def logger_root(config: Namespace) -> Path | None:
 
 def reserve_run_folder(config: Namespace) -> Path | None:
     """Create this run's ``version_N`` folder now and tell the logger its version (first process only;
-    the others learn the folder from it), so that runs started together never share one."""
-    root = logger_root(config)
-    if root is None or config.get("trainer.logger.init_args.version") is not None or global_rank() != 0:
+    the others learn the folder from it), so that runs started together never share one.
+
+    Only for loggers whose folder is ``save_dir/name/version_N`` (``versioned``); the others
+    (MLflow, W&B, ...) name their runs themselves, and Lightning puts the checkpoints in
+    ``save_dir/<their experiment>/<their run>/checkpoints``. With several loggers, the first decides
+    the run folder (as it does for Lightning) and the versioned ones sharing its ``save_dir/name`` join it.
+    """
+    loggers = config.get("trainer.logger")
+    loggers = list(loggers) if isinstance(loggers, list) else [loggers]
+    first = loggers[0] if loggers else None
+    root = root_of(first)
+    if root is None or not isinstance(first, Namespace) or not versioned(first) or global_rank() != 0:
+        return None
+    if first.get("init_args.version") is not None:  # a folder the user chose
+        return None
+    if config.get("trainer.fast_dev_run"):  # Lightning puts a stand-in for the logger: there is no folder
         return None
     version = reserve_version(root.parent, root.name)
-    config["trainer.logger.init_args.version"] = version
+    for logger in loggers:
+        if root_of(logger) == root and versioned(logger) and logger.get("init_args.version") is None:
+            logger["init_args.version"] = version
     return root / f"version_{version}"
+
+
+def versioned(logger: object) -> bool:
+    """Whether a configured logger writes to ``save_dir/name/version_N``: Lightning's CSV and
+    TensorBoard loggers and their subclasses, the ones ``Trainer.log_dir`` tells apart the same way.
+    (W&B's ``version`` is its run id; MLflow has none.)"""
+    class_path = logger.get("class_path") if isinstance(logger, Namespace) else None
+    module, _, name = str(class_path).rpartition(".")
+    try:  # imported already: the parser checked the class
+        found = getattr(importlib.import_module(module), name, None) if module else None
+    except ImportError:
+        return False
+    return isinstance(found, type) and issubclass(found, (CSVLogger, TensorBoardLogger))
 
 
 @contextmanager
@@ -185,10 +244,26 @@ class WholeConfig(SaveConfigCallback):
 
 
 def read_confusion(matrix_csv: Path) -> Tensor:
-    """The counts of ``val_confusion_matrix.csv`` (``callbacks/reports.py``): rows true, columns predicted."""
-    with matrix_csv.open() as file:
-        rows = list(csv.reader(file))[1:]
-    return torch.tensor([[int(count) for count in row[1:]] for row in rows])
+    """The counts of ``val_confusion_matrix.csv`` (``callbacks/reports.py``): rows true, columns predicted.
+
+    Like every file of a run folder it is read as untrusted data: a count that is no whole number of
+    0 or more, or rows that make no square, is a ``CheckpointError`` naming the file and the line.
+    """
+    rows = _csv_lines(matrix_csv)[1:]
+    counts = []
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(rows) + 1:
+            raise CheckpointError(
+                f"{matrix_csv}: line {line} has {len(row) - 1} counts; a confusion matrix of "
+                f"{len(rows)} classes has {len(rows)} in each row"
+            )
+        bad = [count for count in row[1:] if not count.isdecimal()]
+        if bad:
+            raise CheckpointError(
+                f"{matrix_csv}: line {line}: {short_repr(bad[0])} is no count (a whole number)"
+            )
+        counts.append([int(count) for count in row[1:]])
+    return torch.tensor(counts, dtype=torch.long).reshape(len(rows), len(rows))
 
 
 def run_history(run_dir: Path) -> list[dict[str, float]] | None:
@@ -201,10 +276,45 @@ def run_history(run_dir: Path) -> list[dict[str, float]] | None:
 
 
 def read_history(metrics_csv: Path) -> list[dict[str, float]]:
-    """One dict per epoch (1-based ``epoch``) from the CSV logger's file: the last value of each key."""
-    with metrics_csv.open() as file:
-        rows = [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(file)]
-    return epoch_rows(rows)
+    """One dict per epoch (1-based ``epoch``) from the CSV logger's file: the last value of each key.
+
+    Read as untrusted data: a value that is no number (or an ``epoch`` that is no epoch), or a row
+    longer than the header, is a ``CheckpointError`` naming the file, the line and the column.
+    """
+    header, *rows = _csv_lines(metrics_csv) or [[]]
+    history = []
+    for line, row in enumerate(rows, start=2):
+        if len(row) > len(header):
+            raise CheckpointError(
+                f"{metrics_csv}: line {line} has {len(row)} values; its header names {len(header)} columns"
+            )
+        values = zip(header, row, strict=False)  # a short row's last columns are empty
+        history.append({key: _number(metrics_csv, line, key, value) for key, value in values if value})
+    return epoch_rows(history)
+
+
+def _csv_lines(path: Path) -> list[list[str]]:
+    """The rows of the CSV file ``path``, its header first; a ``CheckpointError`` naming it if it is none."""
+    try:
+        with path.open(newline="") as file:
+            return list(csv.reader(file))
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path}: not a CSV file of text ({error})") from None
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    """The value ``text`` of ``column`` at ``line`` of the CSV file ``path``, as a number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise CheckpointError(
+            f"{path}: line {line}: its {column} is {short_repr(text)}, not a number"
+        ) from None
+    if column == "epoch" and not (value.is_integer() and value >= 0):
+        raise CheckpointError(
+            f"{path}: line {line}: its epoch is {short_repr(text)}, not an epoch (0, 1, 2, ...)"
+        )
+    return value
 
 
 def epoch_rows(rows: Iterable[dict[str, float]]) -> list[dict[str, float]]:

@@ -38,6 +38,9 @@ TRAINER_DEFAULTS = {
     "max_epochs": 8,  # the classic recipe's epoch count
     # CSV first: readable anywhere; TensorBoard is one `--trainer.logger` away.
     "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
+    # What no logger's folder holds goes beside the runs, not into the current folder: the batch-size
+    # and learning-rate finders' temporary checkpoints, the checkpoints of a logger without a save_dir.
+    "default_root_dir": "runs",
     "plugins": lazy_instance(AtomicCheckpointIO),  # whole checkpoint files, never half-written
     "enable_model_summary": False,  # one line per epoch; `--trainer.enable_model_summary true` for the table
 }
@@ -100,6 +103,7 @@ class ClassifierCLI(LightningCLI):
         if isinstance(self.model, ClassifierModule):
             spec = self.config[self.subcommand]["model.init_args.model"]
             self.model.record.network = spec.as_dict() if hasattr(spec, "as_dict") else spec
+            self.model.adopt_data_of(self.datamodule, require_shape=True)  # before any callback's setup
         checkpoint_io = self.trainer.strategy.checkpoint_io
         if self.checkpoint is not None and isinstance(checkpoint_io, AtomicCheckpointIO):
             checkpoint_io.hand_over(self.config[self.subcommand]["ckpt_path"], self.checkpoint)
