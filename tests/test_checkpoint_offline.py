@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from helpers import FAST, cli
 from lit_classifier.data.huggingface import datasets_progress_off
 from lit_classifier.serving.command import main as serve
+from test_checkpoint_fetches_nothing import plant
 from test_data_huggingface import image_table
 
 HUB_MODEL = {
@@ -57,13 +57,6 @@ def network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(socket, "getaddrinfo", lookup)
     monkeypatch.setattr(socket.socket, "connect", connect)
     return attempts
-
-
-def plant(trained: Path, change: Callable[[dict[str, Any]], None]) -> Path:
-    checkpoint = torch.load(trained, weights_only=True)
-    change(checkpoint["hyper_parameters"])
-    torch.save(checkpoint, "planted.ckpt")
-    return Path("planted.ckpt")
 
 
 def photos_with_card(validation: str) -> Path:

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import litserve as ls
 import numpy as np
 import pytest
 import requests
@@ -204,14 +203,6 @@ def serve_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> str
         main(["serve", *args])
     assert exit_info.value.code == 2
     return capsys.readouterr().err
-
-
-@pytest.fixture
-def never_serves(monkeypatch: pytest.MonkeyPatch) -> None:
-    def started(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the server started")
-
-    monkeypatch.setattr(ls.LitServer, "run", started)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import litserve as ls
 import pytest
 import requests
 from fastapi import HTTPException
@@ -99,14 +98,6 @@ def test_with_an_api_key_file_only_requests_with_that_key_are_served(
     assert words in predicted.text
 
 
-@pytest.fixture
-def never_serves(monkeypatch: pytest.MonkeyPatch) -> None:
-    def started(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the server started")
-
-    monkeypatch.setattr(ls.LitServer, "run", started)
-
-
 @pytest.mark.parametrize(
     ("key_file", "error"),
     [
@@ -118,7 +109,11 @@ def never_serves(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_a_key_file_that_holds_no_key_is_one_error_line_before_serving(
-    trained: Path, key_file: str, error: str, capsys: pytest.CaptureFixture[str], never_serves: None
+    trained: Path,
+    key_file: str,
+    error: str,
+    capsys: pytest.CaptureFixture[str],
+    never_serves: None,
 ) -> None:
     Path("empty.txt").write_text("\n")
 
