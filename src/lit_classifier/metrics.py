@@ -100,7 +100,7 @@ class StageMetrics(nn.Module):
         self.loss_acc = LossAccuracy(skip_nonfinite)
         self.top5: MulticlassAccuracy | None = None
         self.confusion_counts: ConfusionMatrix | None = None
-        if detailed and num_classes > 5:
+        if "top5_acc" in self.names(num_classes, detailed):
             # validate_args=False: no argument checks on every step.
             self.top5 = MulticlassAccuracy(
                 num_classes=num_classes, top_k=5, average="micro", validate_args=False

@@ -33,7 +33,7 @@ import errno
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
@@ -78,18 +78,28 @@ def _temporary_name(target: Path, kind: str) -> Path:
 
 
 @contextmanager
+def _reported(target: Path, cleanup: Callable[[], object] = lambda: None) -> Iterator[None]:
+    """The block's disk error (a full disk, a read-only folder: ``output_error``) as an ``OutputError``
+    naming ``target`` and its folder, after ``cleanup``; any other error as it was, after ``cleanup``."""
+    try:
+        yield
+    except BaseException as error:
+        cleanup()
+        if reason := output_error(error, target.parent, target.name):
+            raise reason from error
+        raise
+
+
+@contextmanager
 def replaced_file(path: Path) -> Iterator[Path]:
     """A new empty file beside ``path``, for a writer that takes a file name; it is fsynced and
     becomes ``path`` when the block ends without an error, and is removed otherwise."""
     temporary = _temporary_name(path, "tmp")
-    try:
+    with _reported(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(temporary, _NEW_FILE, 0o666))  # the umask applies, as to any file written
-    except OSError as error:
-        if reason := output_error(error, path.parent, path.name):
-            raise reason from error
-        raise
-    try:
+    # A read-only folder refuses the removal too: the error to report is the first.
+    with _reported(path, cleanup=lambda: _unlink_if_possible(temporary)):
         yield temporary
         descriptor = os.open(temporary, os.O_RDONLY)
         try:
@@ -97,12 +107,11 @@ def replaced_file(path: Path) -> Iterator[Path]:
         finally:
             os.close(descriptor)
         os.replace(temporary, path)
-    except BaseException as error:
-        with suppress(OSError):  # a read-only folder refuses this too: the error to report is the first
-            temporary.unlink()
-        if reason := output_error(error, path.parent, path.name):
-            raise reason from error
-        raise
+
+
+def _unlink_if_possible(path: Path) -> None:
+    with suppress(OSError):
+        path.unlink()
 
 
 @contextmanager
@@ -118,26 +127,17 @@ def replaced_folder(target: Path) -> Iterator[Path]:
     """An empty staging folder beside ``target`` that replaces it when the block ends without an
     error; on an error the staging folder is removed and ``target`` is left as it was."""
     staging = _temporary_name(target, "partial")
-    try:
+    with _reported(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale(target)
         staging.mkdir()  # a new folder: an existing one or a link is an error (the umask applies)
-    except OSError as error:
-        if reason := output_error(error, target.parent, target.name):
-            raise reason from error
-        raise
-    try:
+    with _reported(target, cleanup=lambda: shutil.rmtree(staging, ignore_errors=True)):
         yield staging
         old = staging.with_name(f"{staging.name}-old")
         if target.exists():
             os.replace(target, old)
         os.replace(staging, target)
         shutil.rmtree(old, ignore_errors=True)
-    except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        if reason := output_error(error, target.parent, target.name):
-            raise reason from error
-        raise
 
 
 def _remove_stale(target: Path) -> None:

@@ -97,10 +97,10 @@ def stop_reason(trainer: L.Trainer) -> str | None:
         ):
             message = (callback.stopping_reason_message or callback.stopping_reason.value).strip()
             return f"EarlyStopping: {message.removesuffix('Signaling Trainer to stop.').strip()}"
-    for callback in callbacks:
-        remaining = callback.time_remaining() if isinstance(callback, Timer) else None
-        if isinstance(callback, Timer) and remaining is not None and remaining <= 0:
-            limit = timedelta(seconds=round(callback.time_elapsed() + remaining))
+    for timer in (callback for callback in callbacks if isinstance(callback, Timer)):
+        remaining = timer.time_remaining()
+        if remaining is not None and remaining <= 0:
+            limit = timedelta(seconds=round(timer.time_elapsed() + remaining))
             return f"the time limit of {limit} ran out (max_time)"
     if 0 <= trainer.max_steps <= trainer.global_step:
         return f"reached max_steps={trainer.max_steps}"
@@ -117,9 +117,9 @@ def batch_size_line(trainer: L.Trainer) -> str | None:
             # Our data modules take a size past the training split as the whole split (each process's
             # share), which the finder's last doubling asks for: the size the loaders use is theirs.
             datamodule = datamodule_of(trainer)
-            size = getattr(datamodule, "batch_size", None)
-            size = size if isinstance(datamodule, ClassificationDataModule) else callback.optimal_batch_size
-            return f"batch size {size}, chosen by BatchSizeFinder"
+            if isinstance(datamodule, ClassificationDataModule):
+                return f"batch size {datamodule.batch_size}, chosen by BatchSizeFinder"
+            return f"batch size {callback.optimal_batch_size}, chosen by BatchSizeFinder"
     return None
 
 

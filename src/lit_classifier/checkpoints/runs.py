@@ -9,7 +9,6 @@ and reads the metrics back (``run_history``).
 from __future__ import annotations
 
 import csv
-import importlib
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from torch import Tensor
 from lit_classifier.checkpoints.io import is_local
 from lit_classifier.errors import CheckpointError, short_repr
 from lit_classifier.outputs import output_error, replaced_file
+from lit_classifier.specs import resolve
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
@@ -197,9 +197,8 @@ def versioned(logger: object) -> bool:
     TensorBoard loggers and their subclasses, the ones ``Trainer.log_dir`` tells apart the same way.
     (W&B's ``version`` is its run id; MLflow has none.)"""
     class_path = logger.get("class_path") if isinstance(logger, Namespace) else None
-    module, _, name = str(class_path).rpartition(".")
     try:  # imported already: the parser checked the class
-        found = getattr(importlib.import_module(module), name, None) if module else None
+        found = resolve(class_path) if isinstance(class_path, str) else None
     except ImportError:
         return False
     return isinstance(found, type) and issubclass(found, (CSVLogger, TensorBoardLogger))
