@@ -32,6 +32,7 @@ KNOWN_BAD = [
     ("numpy", "1.21.6", "CVE-2021-34141, CVE-2021-41496"),
     ("notebook", "7.2.1", "CVE-2024-43805: HTML injection in Markdown cells"),
     ("onnx", "1.16.2", "CVE-2024-5187: path traversal in download_model_with_test_data"),
+    ("onnx", "1.20.1", "CVE-2026-27489: external data read through a link; CVE-2026-34445, CVE-2026-28500"),
     ("python-multipart", "0.0.17", "CVE-2024-53981: denial of service before the first boundary"),
     ("python-multipart", "0.0.21", "CVE-2026-24486: path traversal with UPLOAD_KEEP_FILENAME"),
     ("python-multipart", "0.0.26", "GHSA-pp6c-gr5w-3c5g: unbounded part headers"),
@@ -44,6 +45,7 @@ KNOWN_BAD = [
     ("pytest", "9.0.2", "CVE-2025-71176: a predictable /tmp/pytest-of-USER folder"),
     ("setuptools", "78.1.0", "CVE-2025-47273: path traversal in PackageIndex"),
     ("mlflow-skinny", "3.9.0", "CVE-2026-2614: path traversal in the tracking server"),
+    ("psutil", "5.6.5", "CVE-2019-18874: a double free"),
 ]
 
 

@@ -13,8 +13,12 @@ From the shell::
 
     python -m lit_classifier.export runs/lightning_logs/version_0/checkpoints/last.ckpt model.onnx
 
-Both files hold the network alone: images in, logits out (no softmax, no class names; the names
-are in the checkpoint's ``hyper_parameters``), with the batch size left free. Both go through
+Both files hold the network: images in, logits out (no softmax), with the batch size left free. The
+ONNX file also carries, in its ``metadata_props`` (onnxruntime: ``custom_metadata_map``), what
+preparing an image takes, each value as JSON (``preparation``): ``class_names``, ``image_mode`` ("RGB"
+or "L"), ``channels``, ``resize`` (the shorter side), ``crop`` (the centre crop's height and width),
+``interpolation``, ``mean`` and ``std`` (of pixels scaled to [0, 1]); the README shows the lines that
+use them. Both go through
 ``torch.export``, which records the operations one example batch runs: a network whose control flow
 depends on its input's values exports only the path that batch took. These are torch's current
 exporters; its older ones (TorchScript's ``torch.jit.trace`` and the TorchScript-based ONNX
@@ -25,14 +29,20 @@ exporter) are deprecated. ONNX export needs ``pip install -e ".[export]"`` (``on
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from jsonargparse import auto_cli
 from torch import Tensor
 from torch.export import Dim
+from torchvision.transforms import InterpolationMode, v2
 
+from lit_classifier.data.decode import EvaluationImage
 from lit_classifier.errors import InputError, command_errors
+from lit_classifier.inference import evaluation_transform
 from lit_classifier.module import ClassifierModule
 from lit_classifier.outputs import replaced_file, written_whole
 
@@ -80,12 +90,53 @@ def export_program(module: ClassifierModule, path: str | Path, example: Tensor |
     return path
 
 
-def export_onnx(module: ClassifierModule, path: str | Path, example: Tensor | None = None) -> Path:
-    """Export the network to ONNX: input ``images``, output ``logits``, the batch size left free.
+def preparation(module: ClassifierModule, trusted_modules: Sequence[str] = ()) -> dict[str, Any]:
+    """What preparing an image for the network takes (see the module docstring), read from the
+    evaluation transform that ``predict`` uses (``inference.evaluation_transform``), so that a file's
+    user prepares images as ``predict`` does. A module that records no data module has its class
+    names only; one whose data module decodes images another way has no resize or crop."""
+    prepared: dict[str, Any] = {"class_names": module.class_names}
+    if module.record.data is None:
+        return prepared
+    transform = evaluation_transform(module, trusted_modules)
+    decode = transform.decode
+    prepared["mean"] = transform.standardize.mean.flatten().tolist()
+    prepared["std"] = transform.standardize.std.flatten().tolist()
+    if isinstance(decode, EvaluationImage):
+        resize = next(step for step in decode.geometry.transforms if isinstance(step, v2.Resize))
+        prepared.update(
+            image_mode=decode.mode,
+            channels=decode.channels,
+            resize=decode.resize,
+            crop=list(decode.size),
+            # torchvision names it as a string or as an InterpolationMode; antialiased, as Pillow's is
+            interpolation=InterpolationMode(resize.interpolation).value,
+        )
+    return prepared
+
+
+def with_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Write ``metadata`` into the ONNX file at ``path`` as its ``metadata_props``, each value as JSON."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {key: json.dumps(value) for key, value in metadata.items()})
+    onnx.save(model, str(path))
+
+
+def export_onnx(
+    module: ClassifierModule,
+    path: str | Path,
+    example: Tensor | None = None,
+    trusted_modules: Sequence[str] = (),
+) -> Path:
+    """Export the network to ONNX: input ``images``, output ``logits``, the batch size left free, and
+    in its metadata what preparing an image takes (``preparation``).
 
     Lightning's ``LightningModule.to_onnx`` with torch's ``torch.export``-based exporter
     (``dynamo=True``); it needs ``onnx`` and ``onnxscript``.
     """
+    metadata = preparation(module, trusted_modules)
     exportable, example = _exportable(module, example)
     try:
         with replaced_file(Path(path)) as temporary:  # a file cut short by a full disk is never left
@@ -99,6 +150,7 @@ def export_onnx(module: ClassifierModule, path: str | Path, example: Tensor | No
                 external_data=False,  # one file, weights inside (a classifier is far below 2 GB)
                 verbose=False,  # no progress lines of the exporter's steps
             )
+            with_metadata(temporary, metadata)
     except ImportError as error:  # Lightning's ModuleNotFoundError among them
         raise InputError(
             f"ONNX export needs the onnx and onnxscript packages ({error}): pip install -e '.[export]'"
@@ -114,14 +166,16 @@ def export(checkpoint: Path, output: Path, trusted_modules: list[str] | None = N
         output: ``model.onnx`` (ONNX) or ``model.pt2`` (a ``torch.export`` program).
         trusted_modules: modules whose network classes the checkpoint may name.
     """
-    exporters = {".onnx": export_onnx, ".pt2": export_program}
-    exporter = exporters.get(Path(output).suffix)
-    if exporter is None:
-        deprecated = Path(output).suffix in (".pt", ".ts")
+    suffix = Path(output).suffix
+    if suffix not in (".onnx", ".pt2"):
+        deprecated = suffix in (".pt", ".ts")
         hint = " (TorchScript, which torch deprecates, is no longer written)" if deprecated else ""
         raise InputError(f"unknown format of {output}: name it *.onnx or *.pt2{hint}")
-    module = ClassifierModule.load_from_checkpoint(Path(checkpoint), trusted_modules=trusted_modules or [])
-    return exporter(module, output)
+    trusted = trusted_modules or []
+    module = ClassifierModule.load_from_checkpoint(Path(checkpoint), trusted_modules=trusted)
+    if suffix == ".onnx":
+        return export_onnx(module, output, trusted_modules=trusted)
+    return export_program(module, output)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -14,6 +14,12 @@ oversized file is found there: skipped and reported once by default, or an error
 ``verify: false`` skips the check, and a bad file then fails when it is loaded, naming its path. An
 empty folder, or a class folder with no images, is an error at ``setup``.
 
+Without ``image_size`` the images choose it: the median shorter side of up to ``SIZE_SAMPLE`` training
+images, read from their headers (a few milliseconds), rounded to a multiple of ``SIZE_STEP`` and kept
+between ``SMALLEST_IMAGE_SIZE`` and ``LARGEST_IMAGE_SIZE``, so that a folder of 48-pixel icons is not
+blown up 21 times in pixels to 224; a pretrained network keeps the size its weights were trained on.
+``fit`` prints the size and why, and the checkpoint records it as if it had been given.
+
 Images are decoded one by one in the loader's workers (``lit_classifier.data.decode``: libjpeg-turbo
 into uint8 tensors, cropped and resized there; ``benchmarks/decoding.py`` measures it against
 torchvision's ``ImageFolder`` with the usual transforms).
@@ -22,11 +28,14 @@ torchvision's ``ImageFolder`` with the usual transforms).
 from __future__ import annotations
 
 import logging
+import statistics
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+from PIL import Image
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -37,7 +46,7 @@ from lit_classifier.data.encoded import (
     IMAGENET_STD,
     EncodedImagesDataModule,
 )
-from lit_classifier.data.images import image_files, readable
+from lit_classifier.data.images import IMAGE_FORMATS, image_files, readable
 from lit_classifier.data.options import check_fraction
 from lit_classifier.data.splits import random_split_indices
 from lit_classifier.errors import DataError
@@ -45,6 +54,16 @@ from lit_classifier.errors import DataError
 log = logging.getLogger(__name__)
 
 Sample = tuple[Path, int]
+
+#: The largest image size the images choose, and the size when they cannot say (a folder that is not
+#: there yet, reported at setup): the side pretrained ImageNet networks were trained on.
+LARGEST_IMAGE_SIZE = 224
+#: The smallest: the reference networks halve the image up to four times before pooling it.
+SMALLEST_IMAGE_SIZE = 16
+#: A chosen size is a multiple of this, so that each halving of the image by a network is exact.
+SIZE_STEP = 8
+#: How many images' headers the size is chosen from: spread evenly over the sorted files.
+SIZE_SAMPLE = 200
 
 
 class ImageFiles(Dataset):
@@ -78,7 +97,8 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         root: the folder; either ``root/train`` and ``root/val`` (``root/test`` optional; otherwise
             test is val) or class folders directly in ``root``.
         val_fraction: share of the images held out for validation when there is no ``val`` folder.
-        image_size: side of the square the network sees (see ``EncodedImagesDataModule``).
+        image_size: side of the square the network sees (see ``EncodedImagesDataModule``);
+            ``None``: chosen from the training images (see the module docstring).
         resize: shorter side of evaluation images before their centre crop; ``None``: image_size / 0.875.
         augment: what training images go through: a random part of 35% to 100% of the area and a
             flip by default (see ``EncodedImagesDataModule``).
@@ -94,7 +114,7 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         root: str,
         *,
         val_fraction: float = 0.2,
-        image_size: int = 224,
+        image_size: int | None = None,
         resize: int | None = None,
         augment: Augmentation = FILE_AUGMENTATION,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
@@ -103,8 +123,10 @@ class ImageFolderDataModule(EncodedImagesDataModule):
         batch_size: int = 32,
         **kwargs: Any,
     ) -> None:
+        root_path = Path(root).expanduser().resolve()  # absolute paths in messages
+        chosen = None if image_size is not None else chosen_image_size(root_path, resize)
         super().__init__(
-            image_size=image_size,
+            image_size=chosen[0] if chosen is not None else image_size or LARGEST_IMAGE_SIZE,
             resize=resize,
             augment=augment,
             mean=mean,
@@ -113,11 +135,19 @@ class ImageFolderDataModule(EncodedImagesDataModule):
             **kwargs,
         )
         check_fraction("val_fraction", val_fraction)
-        self.root = Path(root).expanduser().resolve()  # absolute paths in messages
+        self.root = root_path
         self.val_fraction = val_fraction
         self.verify = verify
+        # Recorded as if given, so that predict, serve and export prepare images at the same size.
+        self.hparams["image_size"] = self.image_size
+        self._size_note = None if chosen is None else chosen[1]
 
     def setup(self, stage: str | None = None) -> None:
+        if self._size_note is not None:
+            self._adopt_pretrained_size()
+            if self.trainer is None or self.trainer.is_global_zero:
+                print(f"image size {self.image_size} ({self._size_note}; --data.image_size to change)")
+            self._size_note = None  # said once
         super().setup(stage)
         # Evaluating the validation images as a test is no test: the command says so where it does it.
         if stage != "test" or not isinstance(self.val_set, ImageFiles) or self.test_set is not self.val_set:
@@ -127,6 +157,20 @@ class ImageFolderDataModule(EncodedImagesDataModule):
                 f"{self.root} has no test/ folder: test evaluates the {len(self.val_set)} validation "
                 "images (add root/test/<class>/ for a test of images held out from both)"
             )
+
+    def _adopt_pretrained_size(self) -> None:
+        """A size chosen from the images gives way to the one the network's pretrained weights were
+        trained on (``pretrained_image_size``): fine-tuning at another size loses accuracy."""
+        module = None if self.trainer is None else self.trainer.lightning_module
+        network = getattr(module, "model", None)
+        size = pretrained_image_size(network) if isinstance(network, nn.Module) else None
+        given_resize = self.hparams.get("resize")
+        if size is None or size == self.image_size or (given_resize is not None and given_resize < size):
+            return
+        self.image_size = size
+        self.resize = given_resize if given_resize is not None else round(size / 0.875)
+        self.hparams["image_size"] = size
+        self._size_note = "the size the pretrained network's weights were trained on"
 
     def load_splits(self) -> Mapping[str, Dataset]:
         if not self.root.is_dir():
@@ -210,3 +254,45 @@ def list_images(folder: Path, class_names: list[str]) -> list[Sample]:
             )
         samples += [(path, label) for path in files]
     return samples
+
+
+def chosen_image_size(root: Path, resize: int | None = None) -> tuple[int, str] | None:
+    """The image size that the training images under ``root`` choose when none is given, and why
+    (see the module docstring); ``None`` when no image there can be read (setup says why). Only
+    headers are read: PIL reads the size without decoding a pixel."""
+    folder = root / "train" if (root / "train").is_dir() else root
+    if not folder.is_dir():
+        return None
+    files = [
+        path
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for path in image_files(class_dir)
+    ]
+    sample = files[:: max(1, -(-len(files) // SIZE_SAMPLE))]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sides = [side for side in pool.map(shorter_side, sample) if side is not None]
+    if not sides:
+        return None
+    median = statistics.median_low(sides)
+    largest = LARGEST_IMAGE_SIZE if resize is None else min(LARGEST_IMAGE_SIZE, resize)
+    size = min(max(SIZE_STEP * round(median / SIZE_STEP), SMALLEST_IMAGE_SIZE), largest)
+    return size, (
+        f"the median shorter side of {len(sides)} training images, {median} pixels, rounded to a "
+        f"multiple of {SIZE_STEP} within {SMALLEST_IMAGE_SIZE} to {largest}"
+    )
+
+
+def shorter_side(path: Path) -> int | None:
+    """The shorter side of the image at ``path``, from its header; ``None`` if it cannot be read."""
+    try:
+        with Image.open(path, formats=IMAGE_FORMATS) as image:
+            return min(image.size)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None  # an unreadable file chooses nothing; setup reports it
+
+
+def pretrained_image_size(network: nn.Module) -> int | None:
+    """The side of the images that the network's pretrained weights were trained on, if one of its
+    parts says (``pretrained_image_size``, as ``TorchvisionModel`` and ``TimmModel`` do)."""
+    sizes = (getattr(part, "pretrained_image_size", None) for part in network.modules())
+    return next((size for size in sizes if isinstance(size, int)), None)

@@ -50,6 +50,8 @@ class TorchvisionModel(nn.Module):
         except urllib.error.URLError as error:
             assert chosen is not None  # without weights nothing is downloaded
             raise offline_error(f"{name} {chosen}", chosen.url, error) from error
+        # The side of the images the weights were trained on: an image folder keeps it (``folder``).
+        self.pretrained_image_size = None if chosen is None else int(chosen.transforms().crop_size[0])
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images)
@@ -112,6 +114,10 @@ class TimmModel(nn.Module):
             if not pretrained:
                 raise
             raise offline_error(f"of timm's {name}", "the Hugging Face Hub", error) from error
+        # The side of the images the weights were trained on: an image folder keeps it (``folder``).
+        config: dict[str, Any] = (getattr(self.net, "pretrained_cfg", None) or {}) if pretrained else {}
+        input_size = config.get("input_size")
+        self.pretrained_image_size = None if input_size is None else int(input_size[-1])
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images)
