@@ -61,6 +61,17 @@ def never_serves(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def trained_server(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of ``lit-classifier serve`` of ``trained`` with ``server_process.OPTIONS``: one
+    server (per test process) for every test that needs no other options, as each start costs seconds
+    of imports. The modules that use it share an ``xdist_group``, so that ``-n 2`` starts it once."""
+    from server_process import OPTIONS, served
+
+    with served([f"--ckpt_path={trained}", *OPTIONS], tmp_path_factory.mktemp("server")) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The checkpoint of a short command-line run on digits (one per test process), for tests that
     read it or plant something into a copy of it: they never change the file itself."""

@@ -1,9 +1,10 @@
 """``lit-classifier serve`` as a real server process on 127.0.0.1, for the tests that talk HTTP to it.
 
-A server costs several seconds to start here (its inference worker is a fresh Python process), so a
-test module starts one and shares it. Every request has a timeout and every wait a deadline
-(``serving.background``): the server is stopped with SIGTERM, and a process of it still alive
-afterwards, an exit code other than 0 or a traceback in its stderr fails the test.
+A server costs several seconds to start here (its inference worker is a fresh Python process), so the
+tests that need no other options share one (conftest's ``trained_server``). Every request has a
+timeout and every wait a deadline (``serving.background``): the server is stopped with SIGTERM, and
+a process of it still alive afterwards, an exit code other than 0 or a traceback in its stderr fails
+the test.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from lit_classifier.serving.background import background_server, free_port
+
+#: The shared server's options (conftest's ``trained_server``), and those of the tests that start
+#: another: requests that arrive within 50 ms of each other share a batch, so concurrent ones surely do.
+OPTIONS = ["--max_batch_size=8", "--batch_timeout=0.05", "--max_body_mb=1", "--accelerator=cpu"]
 
 
 @contextmanager

@@ -33,6 +33,8 @@ from server_process import served
 from test_bad_input import one_error_line
 from test_data_images import peak_kib, reset_peak
 
+pytestmark = pytest.mark.xdist_group("image_memory")  # one worker fits the module's checkpoint
+
 #: What decoding one image may add to the peak memory beyond what a photo adds.
 BOUND_MIB = 100
 LIMIT = 89_478_485  # the default max_image_pixels: Pillow's own warning limit

@@ -22,12 +22,12 @@ from lit_classifier import ClassifierModule, predict_images
 from lit_classifier.command.cli import main
 from lit_classifier.serving import ClassifierAPI
 from lit_classifier.serving.api import Refusal
-from server_process import digit_png, served
+from server_process import digit_png
 from test_checkpoint_trust import PLANTS, plant
 
+pytestmark = pytest.mark.xdist_group("trained_server")  # one worker starts the shared server
+
 TIMEOUT = 30  # seconds for one request; the server answers in milliseconds
-# Requests that arrive within 50 ms of each other share a batch, so concurrent ones surely do.
-OPTIONS = ["--max_batch_size=8", "--batch_timeout=0.05", "--max_body_mb=1", "--accelerator=cpu"]
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +44,9 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return sorted([*paths, folder / "colour.jpg", folder / "gray.bmp"])
 
 
-@pytest.fixture(scope="module")
-def url(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with served([f"--ckpt_path={trained}", *OPTIONS], tmp_path_factory.mktemp("server")) as base:
-        yield f"{base}/predict"
+@pytest.fixture
+def url(trained_server: str) -> str:
+    return f"{trained_server}/predict"
 
 
 def post_file(url: str, data: bytes, field: str = "image") -> requests.Response:

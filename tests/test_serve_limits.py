@@ -21,16 +21,17 @@ from fastapi import HTTPException
 from lit_classifier import ClassifierModule
 from lit_classifier.serving import ClassifierAPI
 from lit_classifier.serving.background import background_server, free_port
-from server_process import digit_png, served
-from test_serve import OPTIONS, TIMEOUT, post_file, post_json, serve_in_process
+from server_process import OPTIONS, digit_png
+from test_serve import TIMEOUT, post_file, post_json, serve_in_process
+
+pytestmark = pytest.mark.xdist_group("trained_server")  # one worker starts the shared server
 
 KEY = "a-key-of-this-test"
 
 
-@pytest.fixture(scope="module")
-def url(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with served([f"--ckpt_path={trained}", *OPTIONS], tmp_path_factory.mktemp("server")) as base:
-        yield f"{base}/predict"
+@pytest.fixture
+def url(trained_server: str) -> str:
+    return f"{trained_server}/predict"
 
 
 def nested(depth: int) -> bytes:

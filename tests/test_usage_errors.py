@@ -92,7 +92,7 @@ def test_an_unknown_subcommand_is_named_with_the_closest(capsys: pytest.CaptureF
 
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
-        "error: unknown subcommand 'fitt': one of fit, validate, test, predict (did you mean fit?)\n"
+        "error: unknown subcommand 'fitt': one of fit, validate, test, predict, serve (did you mean fit?)\n"
     )
 
 

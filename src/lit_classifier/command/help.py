@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "validate": "Evaluate a checkpoint on the validation split.",
     "test": "Evaluate a checkpoint on the test split.",
     "predict": "Classify images with a checkpoint, writing predictions.csv into the run folder.",
+    "serve": "Answer HTTP requests with a checkpoint's predictions, through LitServe.",
 }
 #: The usage line of each subcommand; its help lists the options once, below it.
 SUBCOMMAND_USAGE = "%(prog)s [options]"

@@ -23,11 +23,12 @@ import sys
 from collections.abc import Iterable
 from typing import Any, NamedTuple, NoReturn
 
-from jsonargparse import Namespace
+from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 from lit_classifier.command import help
 from lit_classifier.command.parse_errors import one_line
+from lit_classifier.errors import InputError
 from lit_classifier.specs import is_class_spec, minimal_spec
 
 
@@ -42,7 +43,13 @@ class ClassifierParser(LightningArgumentParser):
 
     def add_subcommands(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("action", help.Subcommands)
-        return super().add_subcommands(*args, **kwargs)
+        self.subcommands = super().add_subcommands(*args, **kwargs)
+        return self.subcommands
+
+    def add_serve_subcommand(self) -> None:
+        """List ``serve`` with the Trainer's subcommands, in the help and in the error that names them
+        all; ``cli.main`` runs it with its own parser (``lit_classifier.serving.command``)."""
+        self.subcommands.add_subcommand("serve", ServePlaceholder(), help=help.SUBCOMMANDS["serve"])
 
     def parse_args(self, args: Iterable[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
         args = None if args is None else list(args)
@@ -92,6 +99,16 @@ class ClassifierParser(LightningArgumentParser):
         return defaults
 
 
+class ServePlaceholder(ArgumentParser):
+    """``serve`` among the subcommands of the Trainer's parser: ``cli.main`` hands ``lit-classifier
+    serve`` to its own parser before this one sees it, so only ``cli.run(["serve", ...])`` gets here."""
+
+    def parse_args(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise InputError(
+            "serve is no Trainer command: run it as lit-classifier serve (cli.main), not cli.run"
+        )
+
+
 class Defaults(NamedTuple):
     """The class paths a command uses when none is given."""
 
@@ -123,7 +140,6 @@ DESCRIPTION = """Train and use image classifiers with PyTorch Lightning.
 `--data.help CLASS` list a network's, module's or data module's own. Related commands:
 lit-classifier-lr-find (the options of fit: a learning-rate range test), lit-classifier-plot RUN_DIR
 (draw a run's pictures again), python -m lit_classifier.export CHECKPOINT model.onnx|model.pt2,
-lit-classifier serve --ckpt_path CKPT (answer HTTP requests with a checkpoint's predictions),
 lit-classifier-sweep --config SWEEP.yaml (search options of fit with Optuna), lit-classifier-optimize
 (write a data module's splits as streaming chunks)."""
 CKPT_PATH_HELP = (
