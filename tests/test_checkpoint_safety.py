@@ -31,7 +31,7 @@ HANGING_SECOND_LAST_SAVE = textwrap.dedent(
     real_save, saves = torch.save, []
 
     def save(obj, file, *args, **kwargs):
-        if ".ckpt" in getattr(file, "name", ""):
+        if "epoch=" in getattr(file, "name", ""):  # the run's own checkpoints, not best.ckpt
             saves.append(file.name)
         if len(saves) < 2:
             return real_save(obj, file, *args, **kwargs)

@@ -10,7 +10,6 @@ evaluation from the checkpoint where it matters. DDP on two CPU processes is ``t
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
@@ -215,8 +214,6 @@ def test_timer_stops_the_run_at_its_duration(capsys: pytest.CaptureFixture[str])
 
 
 def test_device_stats_monitor_logs_the_cpu_to_metrics_csv(capsys: pytest.CaptureFixture[str]) -> None:
-    if importlib.util.find_spec("psutil") is None:
-        pytest.skip("DeviceStatsMonitor reads the CPU's statistics with psutil (not installed)")
     fitted = fit("--trainer.callbacks+=DeviceStatsMonitor", "--trainer.log_every_n_steps=1")
 
     folder = assert_run_holds(fitted, capsys.readouterr().out, epochs=1)
@@ -385,3 +382,12 @@ def test_a_profilers_report_without_a_file_is_printed(
     assert_run_holds(fitted, capsys.readouterr().out, epochs=1)
     assert any("FIT Profiler Report" in message and "Profile stats for" in message for message in messages)
     assert [path.name for path in tmp_path.iterdir()] == ["runs"]
+
+
+def test_enable_progress_bar_false_runs_without_any_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    """Lightning refuses a progress-bar callback beside ``enable_progress_bar=False``: the command
+    stopped with a MisconfigurationException before any work."""
+    fitted = fit("--trainer.enable_progress_bar=false")
+
+    assert fitted.trainer.progress_bar_callback is None
+    assert_run_holds(fitted, capsys.readouterr().out, epochs=1)

@@ -113,7 +113,11 @@ def test_exploded_weights_write_no_checkpoint_and_the_one_named_is_good(
     err = capsys.readouterr().err
     assert "became NaN or infinite by epoch 2" in err
     named = Path(re.search(r"the last good checkpoint is (\S+)", err).group(1))  # type: ignore[union-attr]
-    assert sorted(path.name for path in named.parent.iterdir()) == ["epoch=0-step=18.ckpt", "last.ckpt"]
+    assert sorted(path.name for path in named.parent.iterdir()) == [
+        "best.ckpt",
+        "epoch=0-step=18.ckpt",
+        "last.ckpt",
+    ]
     validated = cli("validate", f"--ckpt_path={named}", "--plots.enabled=false")
     assert math.isfinite(float(validated.trainer.callback_metrics["val_loss"]))
 

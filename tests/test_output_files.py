@@ -143,8 +143,9 @@ def test_a_conversion_never_stages_in_or_removes_through_a_planted_link(tmp_path
 def test_fit_on_a_full_disk_names_the_folder_and_keeps_the_previous_checkpoint(
     trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Room for one checkpoint and a half: the first epoch's is saved, the second's cannot be."""
-    with mounted(tmp_path / "disk", f"size={trained.stat().st_size * 3 // 2}") as disk:
+    """Room for two checkpoints and a half: the first epoch's and best.ckpt are saved, the second
+    epoch's cannot be."""
+    with mounted(tmp_path / "disk", f"size={trained.stat().st_size * 5 // 2}") as disk:
         save_dir = f"--trainer.logger.init_args.save_dir={disk.name}"
         err = one_error(capsys, lambda: cli("fit", *FAST, "--trainer.max_epochs=2", save_dir))
 
@@ -153,7 +154,11 @@ def test_fit_on_a_full_disk_names_the_folder_and_keeps_the_previous_checkpoint(
             f"error: no space left in {folder} to write epoch=1-step=6.ckpt: free some space, then resume "
             "with --ckpt_path last\n"
         )
-        assert sorted(path.name for path in folder.iterdir()) == ["epoch=0-step=3.ckpt", "last.ckpt"]
+        assert sorted(path.name for path in folder.iterdir()) == [
+            "best.ckpt",
+            "epoch=0-step=3.ckpt",
+            "last.ckpt",
+        ]
         assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 0
 
 

@@ -87,8 +87,10 @@ def test_a_resume_removes_no_file_outside_its_run(trained: Path, field: str) -> 
     resume_one_epoch(str(planted), *(f"--checkpoint.{name}={value}" for name, value in options.items()))
 
     assert_intact()
-    # The run's own checkpoints are kept as always: the newest epoch's file, and last.ckpt linking to it.
-    assert sorted(path.name for path in NEW_RUN.iterdir()) == ["epoch=1-step=6.ckpt", "last.ckpt"]
+    # The run's own checkpoints are kept as always: the newest epoch's file, last.ckpt linking to it,
+    # and the best epoch's.
+    kept = ["best.ckpt", "epoch=1-step=6.ckpt", "last.ckpt"]
+    assert sorted(path.name for path in NEW_RUN.iterdir()) == kept
 
 
 @pytest.mark.usefixtures("victims")

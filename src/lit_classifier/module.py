@@ -74,7 +74,7 @@ class ClassifierModule(L.LightningModule):
         # What a checkpoint carries besides the weights, as plain data: objects are described, never
         # pickled, and a loader builds from a description only what is on its allowlist
         # (lit_classifier.checkpoints.trust). Written in one place: on_save_checkpoint.
-        self.record = Record.describing(model, optimizer, scheduler)
+        self.record = Record.describing(self, model, optimizer, scheduler)
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from lightning.pytorch.callbacks import Callback
 
-from lit_classifier.callbacks.checkpoint import RunCheckpoint
+from lit_classifier.callbacks.checkpoint import BestCheckpoint, RunCheckpoint
 from lit_classifier.callbacks.ema import WeightEMA
 from lit_classifier.callbacks.finetune import HeadFirstFinetuning
 from lit_classifier.callbacks.interrupt import Interruption
@@ -38,6 +38,7 @@ CALLBACKS: dict[str, type[Callback]] = {
     "lr_find": LRRangeTest,
     "ema": WeightEMA,  # before speed: the average copies the network before it is compiled
     "checkpoint": RunCheckpoint,
+    "best": BestCheckpoint,  # after the run's own: Lightning's `trainer.checkpoint_callback` is the first
     "speed": SpeedOptions,
 }
 
@@ -72,6 +73,7 @@ def default_callbacks(
 
 __all__ = [
     "CALLBACKS",
+    "BestCheckpoint",
     "ClassReports",
     "EpochSummary",
     "HeadFirstFinetuning",

@@ -1,4 +1,5 @@
-"""The run's checkpoints: Lightning's ``ModelCheckpoint``, keeping one file per run by default."""
+"""The run's checkpoints: Lightning's ``ModelCheckpoint``, keeping the newest epoch's file
+(``last.ckpt`` links to it) and the best epoch's (``best.ckpt``) by default."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_classifier.callbacks.interrupt import ends_epoch
 from lit_classifier.checkpoints.io import is_local
+from lit_classifier.checkpoints.runs import BEST, checkpoint_folder
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -52,11 +54,62 @@ class RunCheckpoint(ModelCheckpoint):
         # keeps those inside its folder without resolving `..`: a file's `.../checkpoints/../../x` made
         # a resume delete x. Every callback's `on_load_checkpoint` runs before any `load_state_dict`, so
         # here the state of each of the run's ModelCheckpoints (this one, any the user adds) is confined.
+        self._claim_last(trainer.ckpt_path)
         states = checkpoint.get("callbacks") or {}
         for callback in trainer.checkpoint_callbacks:
             state = states.get(callback.state_key)
             if isinstance(callback, ModelCheckpoint) and isinstance(state, dict):
                 states[callback.state_key] = confined(state, callback.dirpath)
+
+    def _claim_last(self, resumed: object) -> None:
+        """A fit that continues its run in the folder it resumes from replaces that run's ``last.ckpt``
+        (Lightning would write ``last-v1.ckpt`` beside it when the saved state does not say it is ours:
+        a checkpoint of other options, ``--checkpoint.every_n_train_steps``)."""
+        if self.dirpath is None or not isinstance(resumed, str | Path) or not is_local(resumed):
+            return
+        folder = Path(self.dirpath)
+        if Path(resumed).parent.absolute() == folder.absolute():
+            self.last_model_path = str(folder / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}")
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Keeps best.ckpt, the best epoch's checkpoint by validation accuracy, beside last.ckpt.
+
+    ``--ckpt_path best`` finds it there: the last epoch is not always the best one, and
+    ``last.ckpt`` alone lost it. Overwritten whole when an epoch does better, so it is one
+    file per run; an epoch that does not validate changes nothing.
+
+    Args:
+        monitor: the metric that ranks the epochs.
+        mode: ``"max"``: higher is better; ``"min"``: lower is.
+        filename: the file's name, without ``.ckpt``; one file, replaced by each better epoch's.
+        kwargs: any other option of ``ModelCheckpoint`` (``dirpath``: by default the folder of the
+            run's own checkpoints, ``--checkpoint.dirpath`` included).
+    """
+
+    def __init__(
+        self,
+        monitor: str | None = "val_acc",
+        mode: Literal["min", "max"] = "max",
+        filename: str | None = BEST.removesuffix(".ckpt"),
+        **kwargs: Any,
+    ) -> None:
+        kwargs = {**kwargs, "save_top_k": 1, "save_last": False, "enable_version_counter": False}
+        super().__init__(monitor=monitor, mode=mode, filename=filename, **kwargs)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.dirpath is None and stage == "fit":  # the run's checkpoints are set up by now: beside them
+            self.dirpath = str(checkpoint_folder(trainer))
+        super().setup(trainer, pl_module, stage)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.monitor in trainer.callback_metrics:  # an epoch without validation has nothing to rank
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.monitor in trainer.callback_metrics:
+            super().on_validation_end(trainer, pl_module)
+
 
 
 def confined(state: dict[str, Any], folder: str | Path | None) -> dict[str, Any]:

@@ -22,8 +22,10 @@ class ClassReports(Callback):
     """Writes the confusion matrix and per-class accuracy of each validation and test as CSV files.
 
     ``{val,test}_confusion_matrix.csv`` and ``{val,test}_per_class_accuracy.csv`` in the run folder,
-    rewritten after every validation (not the sanity check) and test, by the first process. Runs
-    without a logger (no run folder), a ``fast_dev_run`` among them, write nothing.
+    rewritten after every validation (not the sanity check) and test, by the first process; the
+    ``validate`` and ``test`` commands say where in one line (beside their checkpoint's run, in its
+    ``validate/`` or ``test/`` folder: ``checkpoints.runs.place_in_run``). Runs without a logger (no
+    run folder), a ``fast_dev_run`` among them, write nothing.
     """
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -41,7 +43,9 @@ class ClassReports(Callback):
             return
         log_dir = trainer.log_dir  # asked on every process: a broadcast under DDP
         if trainer.is_global_zero and log_dir is not None:
-            write_class_report(Path(log_dir), stage, metrics.confusion, class_names)
+            written = write_class_report(Path(log_dir), stage, metrics.confusion, class_names)
+            if trainer.state.fn != "fit":  # an evaluation's results: say where they are (a fit's pictures do)
+                print(f"wrote {', '.join(path.name for path in written)} to {log_dir}")
 
 
 def write_class_report(folder: Path, stage: str, confusion: Tensor, class_names: list[str]) -> list[Path]:

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import BatchSizeFinder, EarlyStopping, ModelChe
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from lit_classifier.callbacks.checkpoint import RunCheckpoint
+from lit_classifier.callbacks.checkpoint import BestCheckpoint, RunCheckpoint
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.interfaces import class_count, datamodule_of
 from lit_classifier.errors import ConfigError
@@ -46,16 +46,16 @@ def check_monitors(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
             continue
         extra = CHECKPOINT_COUNTERS if isinstance(callback, ModelCheckpoint) else ()
         if callback.monitor not in (*logged, *extra):
+            if isinstance(callback, BestCheckpoint) and callback.monitor in every:
+                continue  # a run that does not validate has no best epoch: best.ckpt is not written
             raise ConfigError(_unknown_monitor(callback, type(pl_module).__name__, logged, every))
 
 
 def _unknown_monitor(callback: L.Callback, module: str, logged: list[str], every: list[str]) -> str:
     monitor = str(getattr(callback, "monitor", ""))
-    where = (
-        f"--checkpoint.monitor {monitor}"
-        if type(callback) is RunCheckpoint
-        else f"{type(callback).__name__}(monitor={monitor!r})"
-    )
+    options = {RunCheckpoint: "--checkpoint.monitor", BestCheckpoint: "--best.monitor"}
+    option = options.get(type(callback))
+    where = f"{option} {monitor}" if option else f"{type(callback).__name__}(monitor={monitor!r})"
     if monitor in every:
         return (
             f"{where}: {monitor} is logged by validation, which this run does not do "

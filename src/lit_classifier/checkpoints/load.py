@@ -1,8 +1,12 @@
 """A module rebuilt from a checkpoint, and the checks that a checkpoint fits the network and data.
 
-Loading builds nothing the user did not choose: the network comes from ``model=`` or, if not given,
-from the record's description when ``lit_classifier.checkpoints.trust`` allows it and its size fits
-the file's weights (``described_network``); the optimizer and scheduler are never built from a file.
+Loading builds nothing the user did not choose: the module is of the class the checkpoint records
+when it is the caller's class or a subclass of it, and the allowlist permits it (``module_class``:
+the one place that decides, for ``load_from_checkpoint`` and the command line alike), with the
+init arguments the checkpoint records (``module_arguments``); the network comes from ``model=`` or,
+if not given, from the record's description when ``lit_classifier.checkpoints.trust`` allows it and
+its size fits the file's weights (``described_network``); the optimizer and scheduler are never built
+from a file.
 A checkpoint made for another class count, image shape or architecture is refused, naming the first
 difference, before any weight is copied.
 """
@@ -19,10 +23,10 @@ from torch.nn.parameter import is_lazy
 
 from lit_classifier.checkpoints.io import load_checkpoint_file
 from lit_classifier.checkpoints.record import Record
-from lit_classifier.checkpoints.trust import build
+from lit_classifier.checkpoints.trust import build, trusted_module
 from lit_classifier.errors import CheckpointError, FitError
 from lit_classifier.models.heads import check_input_shape
-from lit_classifier.specs import Spec, init_parameters, is_plain
+from lit_classifier.specs import Spec, class_path_of, init_parameters, is_plain
 
 if TYPE_CHECKING:
     from lit_classifier.module import ClassifierModule
@@ -47,16 +51,17 @@ def load_module(
     trusted_modules: Sequence[str] = (),
     **kwargs: Any,
 ) -> ModuleT:
-    """``cls`` with the weights of the checkpoint at ``path``, on the CPU unless ``map_location``.
+    """A module with the weights of the checkpoint at ``path``, on the CPU unless ``map_location``:
+    of the class the checkpoint records, if that is ``cls`` or a subclass of it (``module_class``).
 
     Args:
-        cls: the LightningModule class (``ClassifierModule`` or a subclass); never taken from the file.
+        cls: the LightningModule class (``ClassifierModule`` or a subclass), or a base of the one to build.
         path: the checkpoint file.
         map_location: where to put the module afterwards (``"cuda"``, a device).
         strict: whether every weight must match (``None``: yes).
         weights_only: ``False`` reads pickled objects too: only for files you trust.
         model: the network; ``None`` rebuilds it from the checkpoint's description (allowlisted).
-        trusted_modules: modules whose ``nn.Module`` classes a checkpoint may name.
+        trusted_modules: modules whose ``nn.Module`` and module classes a checkpoint may name.
         kwargs: further ``__init__`` arguments; they take precedence over the checkpoint's.
     """
     checkpoint = load_checkpoint_file(path, map_location="cpu", weights_only=weights_only)
@@ -66,10 +71,11 @@ def load_module(
         network = model
     else:
         network = build(described_network(record, checkpoint, source, trusted_modules))
-    accepted = init_parameters(cls)
-    arguments = {k: v for k, v in record.arguments.items() if k in accepted and is_plain(v)}
+    built = module_class(record, source, cls, trusted_modules)
+    accepted = init_parameters(built)
+    arguments = module_arguments(record, built)
     arguments.update({k: v for k, v in record.trained_for().items() if k in accepted})
-    module = cls(network, **{**arguments, **kwargs})
+    module = built(network, **{**arguments, **kwargs})
     # Keep the descriptions, so that a checkpoint written by this module again still has them.
     module.record.data = record.data
     if model is None:
@@ -80,6 +86,26 @@ def load_module(
     except (CheckpointError, FitError) as error:
         raise type(error)(f"{source}: {error}") from None
     return module.to(map_location) if map_location is not None else module
+
+
+def module_class(
+    record: Record, source: str, chosen: type[ModuleT], trusted_modules: Sequence[str] = ()
+) -> type[ModuleT]:
+    """The class a checkpoint read from ``source`` is rebuilt as: the one its ``record`` names, when
+    that is ``chosen`` (the caller's: ``ClassifierModule`` unless the command or the Python call names
+    another) or a subclass of it, and the allowlist permits it (``trust.trusted_module``); else
+    ``chosen``. A checkpoint that names none was written before classes were recorded."""
+    if record.module is None or record.module == class_path_of(chosen):
+        return chosen  # the caller's own class: nothing is imported for it
+    recorded = trusted_module(record.module, source, trusted_modules)
+    return recorded if issubclass(recorded, chosen) else chosen
+
+
+def module_arguments(record: Record, cls: type) -> dict[str, Any]:
+    """The init arguments of the module that ``record`` holds and ``cls`` takes (a subclass's own,
+    ``class_weights``, among them), plain data only: the run's values, repeated by no one."""
+    accepted = init_parameters(cls)
+    return {k: v for k, v in record.arguments.items() if k in accepted and is_plain(v)}
 
 
 def described_network(

@@ -4,12 +4,13 @@ when read.
 A checkpoint of ``ClassifierModule`` stores, as plain data under Lightning's ``hyper_parameters``
 key: the class count, class names and image shape the network was trained for; descriptions
 (``class_path`` + ``init_args``) of the network, the optimizer, the scheduler and the data module;
-and the module's other init arguments (``label_smoothing``, a subclass's own). The module keeps its
+the module's own class path (a subclass's, ``lit_classifier.examples.F1Classifier``); and the
+module's other init arguments (``label_smoothing``, a subclass's own). The module keeps its
 ``Record`` up to date as it learns these facts and writes it in ``on_save_checkpoint``; every reader
 (``load``, the command line's ``--ckpt_path``, ``predict_images``, ``lit-classifier-plot``) reads it
 through ``Record.read``, which checks what it holds. Nothing is built from a description here: the
-network and data module only through ``lit_classifier.checkpoints.trust``, the optimizer and
-scheduler never.
+module class, network and data module only through ``lit_classifier.checkpoints.trust``, the
+optimizer and scheduler never.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from lit_classifier.data.augment import merged_options
 from lit_classifier.errors import CheckpointError, short_repr
 from lit_classifier.specs import Spec, callable_spec, class_path_of
 
+#: The key of the module's class path under ``hyper_parameters``: Lightning's own (LightningCLI's
+#: instantiator writes it there beside the init arguments), so the file reads as Lightning's do.
+MODULE_KEY = "_class_path"
 #: The record's entries under ``hyper_parameters``; the network is stored as ``model``, the
 #: ``ClassifierModule`` argument that takes it.
-ENTRIES = ("num_classes", "class_names", "input_shape", "model", "optimizer", "scheduler", "data")
+ENTRIES = ("num_classes", "class_names", "input_shape", "model", "optimizer", "scheduler", "data", MODULE_KEY)
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Record:
         optimizer: how the optimizer was built (a record only: never built from a file).
         scheduler: likewise, for the learning-rate schedule.
         data: the data module trained on: class path and init arguments.
+        module: the class path of the module itself (``None`` in checkpoints written before it was
+            recorded, which are ``ClassifierModule``'s).
         arguments: the module's other init arguments, as read from a file (passed back when the
             module is rebuilt); a module's own are its ``hparams``.
     """
@@ -54,14 +60,22 @@ class Record:
     optimizer: Spec | None = None
     scheduler: Spec | None = None
     data: Spec | None = None
+    module: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def describing(cls, network: nn.Module, optimizer: Any, scheduler: Any) -> Record:
-        """The record of a new module: its network's class (the command line adds its arguments),
-        its optimizer and scheduler (class and plain arguments)."""
+    def describing(
+        cls, module: L.LightningModule, network: nn.Module, optimizer: Any, scheduler: Any
+    ) -> Record:
+        """The record of a new ``module``: its class, its network's class (the command line adds its
+        arguments), its optimizer and scheduler (class and plain arguments)."""
         described = {"class_path": class_path_of(network), "init_args": None}
-        return cls(network=described, optimizer=callable_spec(optimizer), scheduler=callable_spec(scheduler))
+        return cls(
+            network=described,
+            optimizer=callable_spec(optimizer),
+            scheduler=callable_spec(scheduler),
+            module=class_path_of(module),
+        )
 
     def as_hyper_parameters(self, init_arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The record as a module stores it: its ``init_arguments`` (``hparams``, which hold the
@@ -70,6 +84,8 @@ class Record:
         stored.update(model=self.network, optimizer=self.optimizer, scheduler=self.scheduler)
         if self.data is not None:
             stored["data"] = self.data
+        if self.module is not None:
+            stored[MODULE_KEY] = self.module
         return {**{k: v for k, v in init_arguments.items() if k not in ENTRIES}, **stored}
 
     @classmethod
@@ -97,6 +113,9 @@ class Record:
             )
         data = _current_data_options(saved.get("data"))
         _check_image_size(data, shape, source)
+        module = saved.get(MODULE_KEY)
+        if module is not None and not isinstance(module, str):
+            raise CheckpointError(f"{source}: its {MODULE_KEY} is {short_repr(module)}, not a class path")
         return cls(
             num_classes=count,
             class_names=list(names or []),
@@ -105,6 +124,7 @@ class Record:
             optimizer=saved.get("optimizer"),
             scheduler=saved.get("scheduler"),
             data=data,
+            module=module,
             arguments={k: v for k, v in saved.items() if k not in ENTRIES},
         )
 

@@ -2,8 +2,13 @@
 
 A run of ``lit-classifier fit`` writes ``runs/lightning_logs/version_N/`` (the logger's ``save_dir``,
 ``name`` and ``version``): ``config.yaml``, ``hparams.yaml``, ``metrics.csv`` (or TensorBoard's
-event files), ``checkpoints/`` and the reports. This module is the one place that knows that layout,
-and reads the metrics back (``run_history``).
+event files), ``checkpoints/`` (``last.ckpt``, ``best.ckpt``) and the reports. This module is the one
+place that knows that layout, and reads the metrics back (``run_history``).
+
+A run folder is the whole story of one model: ``fit --ckpt_path`` of a checkpoint in it continues it
+(same folder, ``metrics.csv`` carried on), and ``validate``, ``test`` and ``predict`` of such a
+checkpoint write into a folder of their own inside it (``version_N/test/``), where nothing of the
+fit's is overwritten. A checkpoint from elsewhere gets a new run folder, as any run.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import os
 import re
 import shutil
 import struct
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -35,6 +42,8 @@ CONFIG = "config.yaml"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
 INTERRUPTED = "interrupted.ckpt"
+#: The checkpoint of the epoch with the best validation accuracy (``callbacks.checkpoint.BestCheckpoint``).
+BEST = "best.ckpt"
 #: ``ckpt_path`` values Lightning resolves itself rather than reading as a file name.
 SPECIAL_CKPT_PATHS = ("last", "best", "hpc")
 _RESUMABLE = re.compile(r"^(last(-v?\d+)?|interrupted)\.ckpt$")
@@ -73,14 +82,39 @@ def find_last_checkpoint(runs: Path, dirpath: Path | None = None) -> Path | None
     return max(candidates, key=_written, default=None)
 
 
+def resolve_best(runs: Path | None, dirpath: Path | None, subcommand: str) -> str:
+    """``--ckpt_path best``: the ``best.ckpt`` of the newest run under ``runs`` (the run of
+    ``find_last_checkpoint``, or ``dirpath`` shared by the runs), named in one line.
+
+    Lightning's Trainer knows ``best`` only in the process that trained; each command is a new one.
+    """
+    if subcommand == "fit":
+        raise CheckpointError(
+            "--ckpt_path best: fit continues a run from its latest state, --ckpt_path last; "
+            "best is for validate, test, predict, serve and export"
+        )
+    last = find_last_checkpoint(runs, dirpath) if runs else None
+    if last is None:
+        raise CheckpointError(f"--ckpt_path best: no run with checkpoints under {runs}/*/checkpoints")
+    best = last.parent / BEST
+    if not best.is_file():
+        raise CheckpointError(
+            f"--ckpt_path best: the newest run has no {BEST} in {last.parent} (it is kept from epochs that "
+            "validate): give --ckpt_path a checkpoint file"
+        )
+    print(f"--ckpt_path best: {best}")
+    return str(best)
+
+
 def newest_checkpoint(folder: Path) -> Path | None:
     """The newest checkpoint in ``folder`` that is there to read, whatever its name.
 
     ``last.ckpt`` links to the newest ``epoch=N-step=M.ckpt``; a run killed after removing the
     previous epoch's file and before linking to the new one leaves it linked to a file that is gone,
-    and the new epoch's file beside it.
+    and the new epoch's file beside it. ``best.ckpt`` is an earlier state, never the newest.
     """
-    return max((path for path in folder.glob("*.ckpt") if path.is_file()), key=_written, default=None)
+    found = (path for path in folder.glob("*.ckpt") if path.is_file() and path.name != BEST)
+    return max(found, key=_written, default=None)
 
 
 def _written(path: Path) -> int:
@@ -166,15 +200,73 @@ def root_of(logger: object) -> Path | None:
     return Path(logger["init_args.save_dir"]) / (logger.get("init_args.name") or "lightning_logs")
 
 
-def reserve_run_folder(config: Namespace) -> Path | None:
+def run_folder_of(checkpoint: str | None) -> Path | None:
+    """The run folder (``.../version_N``) that holds the local checkpoint file ``checkpoint`` in its
+    ``checkpoints/``, beside the config or hyper-parameters a fit wrote; ``None`` for a file elsewhere.
+
+    Only the path the user gave is looked at, never one read from the file: a ``last.ckpt`` link
+    belongs to the folder it is in.
+    """
+    if not checkpoint or checkpoint in SPECIAL_CKPT_PATHS or not is_local(checkpoint) or "://" in checkpoint:
+        return None
+    folder = Path(checkpoint).parent
+    if folder.name != CHECKPOINTS or not any((folder.parent / name).is_file() for name in _SETUP_FILES):
+        return None
+    return folder.parent
+
+
+def place_in_run(config: Namespace, subcommand: str) -> Path | None:
+    """Point the versioned loggers of a command whose ``--ckpt_path`` is in a run folder at that run:
+    ``fit`` continues it (the same ``version_N``), ``validate``, ``test`` and ``predict`` write into
+    its ``<command>/`` folder. Returns the folder written to, ``None`` when the loggers are left as
+    they are (no such checkpoint, a run outside the loggers' folder, a version the user chose, loggers
+    that name their runs themselves, or a ``<command>`` that is a link, which would lead out of the run).
+    """
+    run = run_folder_of(config.get("ckpt_path"))
+    loggers = config.get("trainer.logger")
+    loggers = list(loggers) if isinstance(loggers, list) else [loggers]
+    first = loggers[0] if loggers else None
+    root = root_of(first)
+    if run is None or root is None or not isinstance(first, Namespace) or not versioned(first):
+        return None
+    if run.parent.resolve() != root.resolve():
+        return None  # a run of other loggers' folders: the configured folder, the user's choice, wins
+    if first.get("init_args.version") is not None or config.get("trainer.fast_dev_run"):
+        return None  # a folder the user chose; a fast_dev_run, which writes nothing
+    if subcommand == "fit":
+        where = {"save_dir": str(run.parent.parent), "name": run.parent.name, "version": run.name}
+        folder = run
+    else:
+        where = {"save_dir": str(run), "name": "", "version": subcommand}
+        folder = run / subcommand
+        if folder.is_symlink():
+            return None
+    for logger in loggers:
+        if root_of(logger) == root and versioned(logger) and logger.get("init_args.version") is None:
+            for key, value in where.items():
+                logger[f"init_args.{key}"] = value
+    verb = "continues its run in" if subcommand == "fit" else f"{subcommand} writes into"
+    if global_rank() == 0:
+        print(f"--ckpt_path {config.get('ckpt_path')}: {verb} {folder}")
+    return folder
+
+
+def reserve_run_folder(config: Namespace, subcommand: str = "fit") -> Path | None:
     """Create this run's ``version_N`` folder now and tell the logger its version (first process only;
     the others learn the folder from it), so that runs started together never share one.
+
+    A command whose checkpoint is in a run folder writes there instead (``place_in_run``); the
+    folder is returned only when it is new to this command (``<command>/`` of an evaluation), so
+    that a run's own folder is never discarded.
 
     Only for loggers whose folder is ``save_dir/name/version_N`` (``versioned``); the others
     (MLflow, W&B, ...) name their runs themselves, and Lightning puts the checkpoints in
     ``save_dir/<their experiment>/<their run>/checkpoints``. With several loggers, the first decides
     the run folder (as it does for Lightning) and the versioned ones sharing its ``save_dir/name`` join it.
     """
+    placed = place_in_run(config, subcommand)
+    if placed is not None:
+        return None if subcommand == "fit" else placed
     loggers = config.get("trainer.logger")
     loggers = list(loggers) if isinstance(loggers, list) else [loggers]
     first = loggers[0] if loggers else None
@@ -263,6 +355,41 @@ def read_confusion(matrix_csv: Path) -> Tensor:
             )
         counts.append([int(count) for count in row[1:]])
     return torch.tensor(counts, dtype=torch.long).reshape(len(rows), len(rows))
+
+
+def carry_on_metrics(trainer: L.Trainer, checkpoint: dict[str, Any] | None) -> None:
+    """Keep the rows of the epochs that ``checkpoint`` (the one a ``fit`` resumes) has finished in the
+    ``metrics.csv`` the run continues, so that its learning curves are whole. Called before the run.
+
+    Lightning's CSV logger removes the ``metrics.csv`` of its folder when it starts writing there
+    (and appends only what it logged itself); so the file is read first, the logger started, and the
+    rows written back through it at once. Rows of later epochs (a resume from an earlier checkpoint)
+    are left out: the run takes another course from there. TensorBoard adds a new event file beside
+    the old ones, which ``run_history`` reads together.
+    """
+    if checkpoint is None or global_rank() != 0:
+        return
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    ended_its_epoch = int(progress.get("current", {}).get("processed", 0)) > 0 and progress.get(
+        "is_last_batch", True
+    )
+    finished = int(checkpoint.get("epoch", 0)) + int(bool(ended_its_epoch))
+    for logger in trainer.loggers:
+        path = Path(logger.log_dir) / METRICS if isinstance(logger, CSVLogger) else None
+        if not isinstance(logger, CSVLogger) or path is None or not path.is_file():
+            continue
+        header, *rows = _csv_lines(path) or [[]]
+        logged = [{key: value for key, value in zip(header, row, strict=False) if value} for row in rows]
+        kept: list[dict[str, Any]] = [
+            row
+            for line, row in enumerate(logged, start=2)
+            if _number(path, line, "epoch", row.get("epoch", "0")) < finished
+        ]
+        with warnings.catch_warnings():  # "Previous log files in this directory will be deleted"
+            warnings.filterwarnings("ignore", message="Experiment logs directory")
+            writer = logger.experiment
+        writer.metrics[:0] = kept
+        writer.save()
 
 
 def run_history(run_dir: Path) -> list[dict[str, float]] | None:

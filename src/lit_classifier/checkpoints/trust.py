@@ -11,6 +11,9 @@ here before anything is imported or called:
   torchvision's registered classification builders (``torchvision.models.resnet18``);
 - a data module only from a ``LightningDataModule`` subclass defined in ``lit_classifier`` or in a
   trusted module;
+- the module itself (the LightningModule a checkpoint was written by) only from a
+  ``ClassifierModule`` subclass defined in ``lit_classifier`` (``lit_classifier.examples``) or in a
+  trusted module;
 - their arguments must be plain data (numbers, strings, booleans, ``None``, lists and dicts of
   them) with no ``class_path`` anywhere inside, so nothing nested gets built either;
 - arguments by which a user trusts data (``USER_ONLY``) are dropped: only the user may give them;
@@ -44,6 +47,8 @@ from lit_classifier.specs import Spec, is_plain, resolve
 NETWORK_PACKAGES = ("lit_classifier.models", "timm")
 #: Where the data modules that any checkpoint may name live.
 DATA_PACKAGES = ("lit_classifier",)
+#: Where the module classes (``ClassifierModule`` subclasses) that any checkpoint may name live.
+MODULE_PACKAGES = ("lit_classifier",)
 
 
 #: Arguments that lift a safety check, such as reading chunks stored with pickle: a file never sets
@@ -106,6 +111,25 @@ def trusted_data(
         f"{source} names the data module {class_path}, which is not a data module of lit_classifier: "
         f"if you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}], or choose the data "
         "yourself with --data"
+    )
+
+
+def trusted_module(
+    class_path: str, source: str, trusted_modules: Sequence[str] = ()
+) -> type[L.LightningModule]:
+    """The module class ``class_path`` read from ``source``, checked against the allowlist (the
+    prefix before anything is imported); it is imported, not called."""
+    from lit_classifier.module import ClassifierModule  # which imports this module
+
+    packages = (*MODULE_PACKAGES, *trusted_modules)
+    if is_allowed_class(class_path, ClassifierModule, packages, "module class", source):
+        found: type[L.LightningModule] = resolve(class_path)
+        return found
+    raise CheckpointError(
+        f"{source} names the module class {class_path}, which is not a ClassifierModule of "
+        f"{', '.join(MODULE_PACKAGES)}: if you trust it, pass --trusted_modules "
+        f"[{class_path.rsplit('.', 1)[0]}] (Python: trusted_modules=[...]), or name the class yourself "
+        f"with --model {class_path} (Python: its load_from_checkpoint)"
     )
 
 

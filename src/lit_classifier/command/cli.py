@@ -11,7 +11,9 @@ Every option is an ``__init__`` argument of ``ClassifierModule`` (``--model.*``)
 
 from __future__ import annotations
 
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -22,7 +24,7 @@ from jsonargparse import lazy_instance
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
-from lit_classifier.callbacks import CALLBACKS, default_callbacks
+from lit_classifier.callbacks import CALLBACKS, EpochSummary, default_callbacks
 from lit_classifier.checkpoints import runs
 from lit_classifier.checkpoints.io import AtomicCheckpointIO
 from lit_classifier.command import resume
@@ -59,6 +61,8 @@ class ClassifierCLI(LightningCLI):
     ) -> None:
         main_kwargs.setdefault("description", DESCRIPTION)
         super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if add_subcommands and isinstance(self.parser, ClassifierParser):
+            self.parser.add_serve_subcommand()
         self.parser.add_argument(
             "--version", action="version", version=f"lit-classifier {version('lit-classifier')}"
         )
@@ -80,7 +84,7 @@ class ClassifierCLI(LightningCLI):
             root, named = runs.logger_root(config), self.data_named
             self.checkpoint = resume.apply(self.ckpt_path, config, subcommand, root, DEFAULTS, named)
         check_command(config, subcommand, config.get("ckpt_path"))
-        self.run_folder = runs.reserve_run_folder(config)
+        self.run_folder = runs.reserve_run_folder(config, subcommand)
 
     def instantiate_classes(self) -> None:
         with runs.discarded_on_failure(self.run_folder):
@@ -89,10 +93,13 @@ class ClassifierCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The Trainer, with those of the run's configured callbacks that ``default_callbacks`` keeps
         (the others were not asked for, and the checkpoint restored holds no state of theirs)."""
-        trainer = super().instantiate_trainer(**kwargs)
+        bar = self.config_init[self.subcommand]["trainer"].get("enable_progress_bar") is not False
+        # Lightning refuses a progress-bar callback beside enable_progress_bar=False: ours is dropped
+        # below instead, which leaves the Trainer without any bar, as asked.
+        trainer = super().instantiate_trainer(**kwargs, **({} if bar else {"enable_progress_bar": True}))
         configured = {key: self.config_init[self.subcommand][key] for key in CALLBACKS}
         restoring = (self.checkpoint or {}).get("callbacks") or {}
-        kept = default_callbacks(configured.values(), restoring=list(restoring))
+        kept = default_callbacks(configured.values(), restoring=list(restoring), progress_bar=bar)
         dropped = [callback for callback in configured.values() if callback not in kept]
         callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
         trainer.callbacks = [c for c in callbacks if c not in dropped]  # type: ignore[attr-defined]
@@ -107,6 +114,8 @@ class ClassifierCLI(LightningCLI):
         checkpoint_io = self.trainer.strategy.checkpoint_io
         if self.checkpoint is not None and isinstance(checkpoint_io, AtomicCheckpointIO):
             checkpoint_io.hand_over(self.config[self.subcommand]["ckpt_path"], self.checkpoint)
+        if self.subcommand == "fit":  # before the logger starts, which removes an earlier metrics.csv
+            runs.carry_on_metrics(self.trainer, self.checkpoint)
         self.checkpoint = None
 
     def _run(self, method: Any, model: ClassifierModule, **kwargs: Any) -> None:
@@ -118,11 +127,21 @@ class ClassifierCLI(LightningCLI):
             resume.naming_errors(kwargs, self.trainer),
         ):
             method(model, **kwargs)
-        if runs.discard_if_unused(self.run_folder) and kwargs.get("ckpt_path"):
-            print(f"nothing to do: {kwargs['ckpt_path']} has finished its {self.trainer.max_epochs} epochs")
+        runs.discard_if_unused(self.run_folder)
 
     def fit(self, model: ClassifierModule, **kwargs: Any) -> None:
-        self._run(self.trainer.fit, model, **kwargs)
+        run = runs.run_folder_of(kwargs.get("ckpt_path"))
+        with warnings.catch_warnings():
+            if run is not None:  # a fit continuing its run: its checkpoint folder is not empty, of course
+                folder = re.escape(str(run / runs.CHECKPOINTS))
+                warnings.filterwarnings(
+                    "ignore", message=f"Checkpoint directory {folder} exists and is not empty"
+                )
+            self._run(self.trainer.fit, model, **kwargs)
+        callbacks: list[Callback] = self.trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+        trained = any(isinstance(c, EpochSummary) and c.history for c in callbacks)
+        if kwargs.get("ckpt_path") and not trained and self.trainer.is_global_zero:
+            print(f"nothing to do: {kwargs['ckpt_path']} has finished its {self.trainer.max_epochs} epochs")
 
     def validate(self, model: ClassifierModule, **kwargs: Any) -> None:
         self._run(self.trainer.validate, model, **kwargs)

@@ -32,13 +32,14 @@ from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.callbacks.nonfinite import NonFiniteLossError
 from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
-from lit_classifier.checkpoints.load import described_network
+from lit_classifier.checkpoints.load import described_network, module_arguments, module_class
 from lit_classifier.checkpoints.record import Record
 from lit_classifier.checkpoints.runs import (
     SPECIAL_CKPT_PATHS,
     check_ckpt_path,
     find_last_checkpoint,
     newest_checkpoint,
+    resolve_best,
 )
 from lit_classifier.checkpoints.trust import checked_spec, local_data
 from lit_classifier.command.parser import Defaults
@@ -63,9 +64,9 @@ def apply(
     defaults: Defaults,
     data_named: bool = False,
 ) -> dict[str, Any] | None:
-    """Resolve ``last``, read the checkpoint's record and put its network and data into ``config``;
-    return the loaded checkpoint (``None`` for one that Lightning resolves itself), which the run
-    then restores from without reading the file again.
+    """Resolve ``last`` and ``best``, read the checkpoint's record and put its network and data into
+    ``config``; return the loaded checkpoint (``None`` for one that Lightning resolves itself),
+    which the run then restores from without reading the file again.
 
     ``config`` is the subcommand's part of the configuration. An option counts as given when it
     differs from its class's default (``specs.minimal_spec``); ``defaults`` are the command's
@@ -74,6 +75,8 @@ def apply(
     """
     if value == "last":
         value = resolve_last(runs, _shared_folder(config), subcommand)
+    elif value == "best":  # Lightning knows it only in the process that trained
+        value = resolve_best(runs, _shared_folder(config), subcommand)
     check_ckpt_path(value or None)
     config["ckpt_path"] = value or None
     if not value or value in SPECIAL_CKPT_PATHS or not is_local(value):
@@ -83,6 +86,7 @@ def apply(
     )
     record = Record.read(checkpoint, value)
     trusted = list(config.get("trusted_modules") or [])
+    adopt_module(record, config, value, trusted)
     for name, saved in record.trained_for().items():  # what the network was trained for
         if config.get(f"model.init_args.{name}") is None and saved is not None:
             config[f"model.init_args.{name}"] = saved
@@ -104,6 +108,17 @@ def apply(
         refuse_changed_options(record.optimization(), config["model.init_args"], value)
         refuse_finished_beyond(checkpoint.get("epoch", 0), config.get("trainer.max_epochs"), value)
     return checkpoint
+
+
+def adopt_module(record: Record, config: Namespace, source: str, trusted: list[str]) -> None:
+    """The checkpoint's own module class (``load.module_class``) and its recorded init arguments
+    for those the command leaves at their defaults: a subclass's checkpoint needs no option repeated."""
+    given = minimal_spec(config["model"]).get("init_args") or Namespace()
+    chosen = module_class(record, source, resolve(config["model.class_path"]), trusted)
+    config["model.class_path"] = class_path_of(chosen)
+    for name, saved in module_arguments(record, chosen).items():
+        if name not in given:
+            config[f"model.init_args.{name}"] = saved
 
 
 def names_data_module(args: ArgsType) -> bool:

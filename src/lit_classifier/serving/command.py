@@ -26,7 +26,8 @@ from typing import Any, Literal
 import litserve as ls
 from jsonargparse import auto_cli
 
-from lit_classifier.checkpoints.runs import check_ckpt_path
+from lit_classifier.checkpoints.runs import check_ckpt_path, resolve_best
+from lit_classifier.command.help import SUBCOMMANDS
 from lit_classifier.command.parser import ClassifierParser
 from lit_classifier.command.resume import resolve_last
 from lit_classifier.errors import CheckpointError, InputError, command_errors
@@ -84,7 +85,8 @@ def serve(
     """Answer POSTs of image files with the checkpoint's predictions, until Ctrl+C or SIGTERM.
 
     Args:
-        ckpt_path: a checkpoint file, or ``last`` (the newest of the runs under runs/lightning_logs).
+        ckpt_path: a checkpoint file, ``last`` (the newest of the runs under runs/lightning_logs) or
+            ``best`` (that run's best epoch by validation accuracy).
         host: the address to listen on: 127.0.0.1 (this machine only), 0.0.0.0 or :: (every network).
         port: the TCP port (1024 to 65535).
         api_key_file: a file holding the key that every request must send in its X-API-Key header
@@ -104,7 +106,8 @@ def serve(
     """
     check_options(host, port, max_batch_size, batch_timeout, workers_per_device, timeout)
     key = read_api_key(api_key_file) if api_key_file is not None else None
-    path = resolve_last(RUNS, None, "serve") if ckpt_path == "last" else ckpt_path
+    resolve = {"last": resolve_last, "best": resolve_best}.get(ckpt_path)
+    path = resolve(RUNS, None, "serve") if resolve is not None else ckpt_path
     check_ckpt_path(path)
     if not Path(path).is_file():  # a URL: Lightning's loaders fetch those, this command does not
         raise CheckpointError(f"checkpoint file not found: {path} (--ckpt_path)")
@@ -175,9 +178,23 @@ def _stop_handler(main: int, received: list[int]) -> Callable[[int, FrameType | 
     return stop
 
 
+#: The help's text atop the options: the line the top-level help lists, and how a client uses it.
+DESCRIPTION = (
+    f"{SUBCOMMANDS['serve']} Clients POST an image to http://HOST:PORT/predict as the multipart field "
+    f'{FIELD} or as JSON {{"{FIELD}": "<base64>"}}; GET /health answers ok once it is ready. Ctrl+C or '
+    "SIGTERM stops it."
+)
+
+
 def main(args: list[str] | None = None) -> None:
-    """``lit-classifier serve ARGS``."""
+    """``lit-classifier serve ARGS``; its help has the one-line usage of the other subcommands."""
     with command_errors():
         auto_cli(
-            serve, args=args, as_positional=False, parser_class=ClassifierParser, prog="lit-classifier serve"
+            serve,
+            args=args,
+            as_positional=False,
+            parser_class=ClassifierParser,
+            prog="lit-classifier serve",
+            description=DESCRIPTION,
+            usage="%(prog)s --ckpt_path CKPT [options]",
         )
