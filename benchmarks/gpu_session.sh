@@ -57,14 +57,14 @@ work="$(mktemp -d)"  # the runs of the command steps: none is left in the tree
 trap 'rm -rf "$work"' EXIT
 
 if [ "$device" = cuda ]; then
-    throughput=(--device cuda --rounds 5 --train-size 25000 --bare --save)
+    throughput=(--device cuda --rounds 5 --train-size 25000 --bare --noise-floor --save)
     data=(--data lit_classifier.data.SyntheticDataModule --data.train_size 25000 --data.val_size 5000)
     epochs=3
     trainer=(--trainer.accelerator gpu --trainer.devices 1)
     fast=()
 else
     throughput=(--device cpu --dataset synthetic --image-size 8 --train-size 128 --batch-size 64 --rounds 1
-        --data-paths loader resident --precisions fp32 --fast-path --compile-modes none --bare)
+        --data-paths loader resident --precisions fp32 --fast-path --compile-modes none --bare --noise-floor)
     data=(--data lit_classifier.data.SyntheticDataModule --data.train_size 256 --data.val_size 64
         --data.image_size 8 --data.batch_size 32)
     epochs=1
@@ -74,6 +74,8 @@ fi
 common=(--trainer.max_epochs "$epochs" --trainer.enable_progress_bar false "${trainer[@]}")
 lit=("$python" -m lit_classifier)
 
+machine="$("$python" -c "import torch; print('device:', torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU', '| torch', torch.__version__)")"
+echo "$machine"
 declare -a names codes seconds
 step() {  # step NAME LIMIT_S FOLDER COMMAND...: run it there, its output in $out/NAME.log, and record how it ended
     local name="$1" limit="$2" folder="$3" start=$SECONDS code
@@ -82,7 +84,7 @@ step() {  # step NAME LIMIT_S FOLDER COMMAND...: run it there, its output in $ou
     mkdir -p "$folder"
     {
         echo "# $*"
-        "$python" -c "import torch; print('device:', torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU', '| torch', torch.__version__)"
+        echo "$machine"
         timeout --kill-after=10 "$limit" env -C "$folder" "$@"
     } >"$out/$name.log" 2>&1
     code=$?

@@ -36,7 +36,8 @@ from lit_classifier.data import optimize_data
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.tensors import ImageTensors
 
-pytestmark = pytest.mark.slow
+# One worker builds the module's chunks and its two-process run once (xdist would build them per worker).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("streaming_ddp")]
 
 TRAIN_SIZE, VAL_FIRST = 30, 100
 BATCH, PROCESSES = 4, 2

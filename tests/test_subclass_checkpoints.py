@@ -27,6 +27,8 @@ from lit_classifier.export import main as export_main
 from server_process import digit_png, served
 from test_checkpoint_trust import plant
 
+pytestmark = pytest.mark.xdist_group("subclass_checkpoints")  # one worker fits each subclass once
+
 WEIGHTS = [1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.0]
 EVALUATE = [
     "--trainer.limit_val_batches=2",

@@ -1,8 +1,8 @@
-"""benchmarks/throughput.py runs every configuration on the CPU and reports each goal's ratio."""
+"""benchmarks/throughput.py reads the fast path from the configs; tests/test_gpu_session.py runs
+every loop and ratio of it on the CPU."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -35,27 +35,3 @@ def test_fast_path_settings_are_the_configs(throughput: ModuleType) -> None:
     assert fast.compile_mode == "reduce-overhead" and options["nesterov"] is True
     assert options["fused"] is False  # fused SGD on CUDA only
     assert best_eager(torch.device("cpu")).compile_mode is None
-
-
-def test_tiny_cpu_run_prints_every_loop_and_ratio(
-    throughput: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        ["throughput.py", "--device=cpu", "--dataset=synthetic", "--image-size=8", "--train-size=128",
-         "--batch-size=64", "--rounds=1", "--data-paths", "loader", "resident", "--fast-path",
-         "--compile-modes", "none", "--bare", "--noise-floor"],
-    )  # fmt: skip
-
-    throughput.main()
-
-    out = capsys.readouterr().out
-    loops = ["Lightning small_cnn loader fp32", "hand-written small_cnn resident fp32"]
-    loops += ["classic recipe (hand-written)", "best eager (hand-written)", "fast path (Lightning)"]
-    assert all(loop in out for loop in loops)
-    assert "parity small_cnn loader fp32" in out and "/ classic recipe (goal >= 2.5)" in out
-    assert "/ best eager (goal >= 1.3)" in out and "n/a" in out  # no GPU memory on the CPU
-    assert "bare Lightning small_cnn resident fp32 / hand-written (the Trainer's own cost)" in out
-    assert "Lightning small_cnn resident fp32 / small_cnn loader fp32 (data path)" in out
-    assert "hand-written small_cnn loader fp32, again / hand-written (noise floor, 1 ideally)" in out
