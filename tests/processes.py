@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 #: Every process a test started through ``helpers.start``, in order.
@@ -48,4 +49,11 @@ def end_sessions(processes: list[subprocess.Popen[str]]) -> dict[int, str]:
     for process in processes:
         if process.poll() is None:
             process.wait()
+    # A SIGKILL is delivered, not done: a killed process shows as running until the kernel has ended
+    # it, and a child of a killed parent is reaped by whoever adopts it. Wait until none shows.
+    deadline = time.monotonic() + 10
+    while set(running(sessions={process.pid for process in processes})) & set(left):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     return left
