@@ -111,7 +111,6 @@ class BestCheckpoint(ModelCheckpoint):
             super().on_validation_end(trainer, pl_module)
 
 
-
 def confined(state: dict[str, Any], folder: str | Path | None) -> dict[str, Any]:
     """``ModelCheckpoint``'s saved ``state`` with the files it would remove kept only when they are
     inside ``folder`` (the new run's checkpoint folder); the others are forgotten, never removed."""

@@ -24,7 +24,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from lit_classifier.checkpoints.io import is_local
-from lit_classifier.checkpoints.runs import INTERRUPTED, checkpoint_folder
+from lit_classifier.checkpoints.runs import INTERRUPTED, checkpoint_folder, saved_progress
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.interfaces import datamodule_of
 
@@ -126,10 +126,9 @@ class Interruption(Callback):
     def on_load_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-        done = int(progress.get("current", {}).get("processed", 0))
-        mid_epoch = done > 0 and not progress.get("is_last_batch", True)
-        epoch = int(checkpoint.get("epoch", 0)) + 1
+        epoch, done, ends_epoch = saved_progress(checkpoint)
+        mid_epoch = done > 0 and not ends_epoch
+        epoch += 1
         stateful_loader = bool(
             checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader")
         )

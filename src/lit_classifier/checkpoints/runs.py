@@ -200,6 +200,15 @@ def root_of(logger: object) -> Path | None:
     return Path(logger["init_args.save_dir"]) / (logger.get("init_args.name") or "lightning_logs")
 
 
+def configured_loggers(config: Namespace) -> tuple[list[Any], Any, Path | None]:
+    """The loggers a command's ``config`` names, the first of them (which decides the run folder, as
+    it does for Lightning), and that one's ``save_dir/name`` (``root_of``)."""
+    loggers = config.get("trainer.logger")
+    loggers = list(loggers) if isinstance(loggers, list) else [loggers]
+    first = loggers[0] if loggers else None
+    return loggers, first, root_of(first)
+
+
 def run_folder_of(checkpoint: str | None) -> Path | None:
     """The run folder (``.../version_N``) that holds the local checkpoint file ``checkpoint`` in its
     ``checkpoints/``, beside the config or hyper-parameters a fit wrote; ``None`` for a file elsewhere.
@@ -223,10 +232,7 @@ def place_in_run(config: Namespace, subcommand: str) -> Path | None:
     that name their runs themselves, or a ``<command>`` that is a link, which would lead out of the run).
     """
     run = run_folder_of(config.get("ckpt_path"))
-    loggers = config.get("trainer.logger")
-    loggers = list(loggers) if isinstance(loggers, list) else [loggers]
-    first = loggers[0] if loggers else None
-    root = root_of(first)
+    loggers, first, root = configured_loggers(config)
     if run is None or root is None or not isinstance(first, Namespace) or not versioned(first):
         return None
     if run.parent.resolve() != root.resolve():
@@ -267,10 +273,7 @@ def reserve_run_folder(config: Namespace, subcommand: str = "fit") -> Path | Non
     placed = place_in_run(config, subcommand)
     if placed is not None:
         return None if subcommand == "fit" else placed
-    loggers = config.get("trainer.logger")
-    loggers = list(loggers) if isinstance(loggers, list) else [loggers]
-    first = loggers[0] if loggers else None
-    root = root_of(first)
+    loggers, first, root = configured_loggers(config)
     if root is None or not isinstance(first, Namespace) or not versioned(first) or global_rank() != 0:
         return None
     if first.get("init_args.version") is not None:  # a folder the user chose
@@ -357,6 +360,14 @@ def read_confusion(matrix_csv: Path) -> Tensor:
     return torch.tensor(counts, dtype=torch.long).reshape(len(rows), len(rows))
 
 
+def saved_progress(checkpoint: dict[str, Any]) -> tuple[int, int, bool]:
+    """Where a checkpoint's fit stood, as Lightning's fit loop saved it: its epoch (from 0), the
+    batches done in that epoch, and whether the last of them ended the epoch."""
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    done = int(progress.get("current", {}).get("processed", 0))
+    return int(checkpoint.get("epoch", 0)), done, bool(progress.get("is_last_batch", True))
+
+
 def carry_on_metrics(trainer: L.Trainer, checkpoint: dict[str, Any] | None) -> None:
     """Keep the rows of the epochs that ``checkpoint`` (the one a ``fit`` resumes) has finished in the
     ``metrics.csv`` the run continues, so that its learning curves are whole. Called before the run.
@@ -369,14 +380,10 @@ def carry_on_metrics(trainer: L.Trainer, checkpoint: dict[str, Any] | None) -> N
     """
     if checkpoint is None or global_rank() != 0:
         return
-    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    ended_its_epoch = int(progress.get("current", {}).get("processed", 0)) > 0 and progress.get(
-        "is_last_batch", True
-    )
-    finished = int(checkpoint.get("epoch", 0)) + int(bool(ended_its_epoch))
+    epoch, done, ends_epoch = saved_progress(checkpoint)
+    finished = epoch + int(done > 0 and ends_epoch)
     for logger in trainer.loggers:
-        path = Path(logger.log_dir) / METRICS if isinstance(logger, CSVLogger) else None
-        if not isinstance(logger, CSVLogger) or path is None or not path.is_file():
+        if not isinstance(logger, CSVLogger) or not (path := Path(logger.log_dir) / METRICS).is_file():
             continue
         header, *rows = _csv_lines(path) or [[]]
         logged = [{key: value for key, value in zip(header, row, strict=False) if value} for row in rows]
