@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
+import pytest
 import torch
+from sklearn.datasets import load_digits
 
 from lit_classifier import DigitsDataModule
+from lit_classifier.data.digits import load_digits_tensors
 from lit_classifier.data.splits import random_split_indices
+
+
+def scikit_learns_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    digits = load_digits()
+    return torch.from_numpy(digits.images).float().div(16).unsqueeze(1), torch.from_numpy(digits.target)
+
+
+def test_the_images_are_scikit_learns_read_from_its_file_without_importing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected_images, expected_labels = scikit_learns_digits()
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # importing it now raises ImportError
+
+    images, labels = load_digits_tensors()
+
+    assert torch.equal(images, expected_images) and torch.equal(labels, expected_labels)
+    assert images.dtype == torch.float32 and labels.dtype == torch.int64
+
+
+def test_a_scikit_learn_that_keeps_the_file_elsewhere_gives_them_through_its_loader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected_images, expected_labels = scikit_learns_digits()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+
+    images, labels = load_digits_tensors()
+
+    assert torch.equal(images, expected_images) and torch.equal(labels, expected_labels)
 
 
 def test_splits_cover_all_images_once_with_a_fixed_seed() -> None:
