@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -34,7 +35,7 @@ from helpers import (
     torchrun_node,
 )
 from lit_classifier import train_model
-from lit_classifier.command.process_group import released_process_group
+from lit_classifier.command.process_group import released_process_group, wait_for_launched
 from lit_classifier.data.sampling import distributed_sampler
 from lit_classifier.models import SmallCNN
 
@@ -144,6 +145,17 @@ def test_a_process_group_started_by_the_caller_is_left_to_the_caller() -> None:
     with released_process_group():
         dist.init_process_group("gloo", store=store, rank=0, world_size=1)
     assert not dist.is_initialized()
+
+
+def test_the_command_ends_after_the_processes_lightning_launched_for_it() -> None:
+    # Lightning's launcher leaves the other ranks' processes to end on their own: a command returned
+    # to the shell while one was still shutting down.
+    launched = [subprocess.Popen(["sleep", "0.5"]), subprocess.Popen(["sleep", "0.2"])]
+    strategy = SimpleNamespace(launcher=SimpleNamespace(procs=launched))
+
+    wait_for_launched(SimpleNamespace(strategy=strategy))  # type: ignore[arg-type]  # what it reads
+
+    assert [process.poll() for process in launched] == [0, 0]
 
 
 @pytest.mark.slow

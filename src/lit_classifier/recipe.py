@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from lit_classifier.callbacks import EpochSummary, RunPlots, default_callbacks
 from lit_classifier.checkpoints.io import AtomicCheckpointIO
 from lit_classifier.checkpoints.runs import reserve_version
-from lit_classifier.command.process_group import released_process_group
+from lit_classifier.command.process_group import released_process_group, wait_for_launched
 from lit_classifier.command.quiet import quiet_lightning
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.module import ClassifierModule
@@ -95,4 +95,5 @@ def train_model(
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         else:
             trainer.fit(module, train_dataloaders, val_dataloaders, ckpt_path=ckpt_path)
+    wait_for_launched(trainer)
     return TrainingResult(module=module, history=summary.history, trainer=trainer, plots=plots)

@@ -31,7 +31,7 @@ from lit_classifier.checkpoints.io import AtomicCheckpointIO
 from lit_classifier.command import resume
 from lit_classifier.command.config_checks import check_command, check_config_files
 from lit_classifier.command.parser import DEFAULTS, DESCRIPTION, ClassifierParser, add_command_options
-from lit_classifier.command.process_group import released_process_group
+from lit_classifier.command.process_group import released_process_group, wait_for_launched
 from lit_classifier.command.quiet import quiet_lightning
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.errors import InputError, command_errors
@@ -142,6 +142,7 @@ class ClassifierCLI(LightningCLI):
             resume.naming_errors(kwargs, self.trainer),
         ):
             method(model, **kwargs)
+        wait_for_launched(self.trainer)
         runs.discard_if_unused(self.run_folder)
 
     def fit(self, model: ClassifierModule, **kwargs: Any) -> None:

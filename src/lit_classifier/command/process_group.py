@@ -1,4 +1,5 @@
-"""The end of a multi-process run: the process group it started is destroyed before the process exits.
+"""The end of a multi-process run: the process group it started is destroyed before the process exits,
+and the processes it launched on this machine have ended before the command does.
 
 Lightning destroys an NCCL process group when the interpreter exits but leaves a gloo group (DDP on
 CPUs) to the interpreter's finalisation, where gloo's worker threads can abort a run that succeeded
@@ -7,10 +8,15 @@ with ``terminate called without an active exception`` (exit status -6, pytorch/p
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
+import lightning as L
 import torch.distributed as dist
+
+#: How long the first process waits for the others it launched once its own work is done.
+LAUNCHED_EXIT_S = 60.0
 
 
 def _initialized() -> bool:
@@ -30,3 +36,15 @@ def released_process_group() -> Iterator[None]:
     finally:
         if started_here and _initialized():
             dist.destroy_process_group()
+
+
+def wait_for_launched(trainer: L.Trainer) -> None:
+    """Wait until the processes that Lightning's launcher started for the other ranks on this machine
+    (DDP on CPUs, or GPUs without ``torchrun``) have exited. Lightning leaves them to end on their own,
+    so a command could return to the shell (and a test's check find them running) while they were
+    still shutting down; one that has not ended within ``LAUNCHED_EXIT_S`` is left to its launcher's
+    own watch, which ends the others when one fails."""
+    for process in getattr(trainer.strategy.launcher, "procs", ()):
+        if isinstance(process, subprocess.Popen):
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=LAUNCHED_EXIT_S)
