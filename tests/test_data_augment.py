@@ -11,7 +11,7 @@ from data_files import write_cifar10, write_mnist
 from helpers import cli
 from lit_classifier import CIFAR10DataModule, MNISTDataModule
 from lit_classifier.checkpoints.record import Record
-from lit_classifier.data.augment import Augmentation, random_crop, random_flip
+from lit_classifier.data.augment import Augmentation, BatchTransform, CollateBatch, random_crop, random_flip
 
 
 def test_crop_and_flip_are_chosen_per_image() -> None:
@@ -26,6 +26,28 @@ def test_crop_and_flip_are_chosen_per_image() -> None:
     mirrored = (flipped == same.flip(3)).flatten(1).all(1)
     assert 10 < int(mirrored.sum()) < 54
     assert torch.equal(flipped[~mirrored], same[~mirrored])
+
+
+@pytest.mark.parametrize("flip", [True, False], ids=["training", "evaluation"])
+def test_decoded_samples_collate_to_the_stacked_batch_through_the_transform(flip: bool) -> None:
+    # Decoded images are uint8 views of channels-last memory (decode.as_tensor), one per sample.
+    samples = [
+        (torch.randint(0, 256, (9, 7, 3), dtype=torch.uint8).permute(2, 0, 1), n % 4) for n in range(16)
+    ]
+    transform = BatchTransform([0.4, 0.5, 0.6], [0.2, 0.25, 0.3], Augmentation(flip=flip))
+
+    torch.manual_seed(3)
+    images, labels = CollateBatch(transform)(samples)
+    torch.manual_seed(3)  # the same draw of which images to mirror
+    expected = transform(torch.stack([image for image, _ in samples]))
+
+    assert torch.allclose(images, expected, atol=1e-6) and images.dtype == torch.float32
+    assert labels.tolist() == [n % 4 for n in range(16)]
+    unflipped = BatchTransform([0.4, 0.5, 0.6], [0.2, 0.25, 0.3])(
+        torch.stack([image for image, _ in samples])
+    )
+    mirrored = [not torch.equal(image, same) for image, same in zip(images, unflipped, strict=True)]
+    assert (0 < sum(mirrored) < 16) if flip else not any(mirrored)
 
 
 def test_crop_is_a_window_of_the_zero_padded_image() -> None:
