@@ -195,8 +195,8 @@ def main(args: ArgsType = None) -> None:
 
     Run as the process's command (no ``args``), it first freezes what the imports made: those
     objects live until the process ends, so no garbage collection needs to walk them again, during
-    the run or at exit: Python's shutdown took 1.9 s after an 8-epoch ``fit`` of the digits, 0.45 s
-    with them frozen (``python benchmarks/user_wait.py``, row "process", times the whole command)."""
+    the run or at exit: after an 8-epoch ``fit`` of the digits the process took 1.4 s to exit, 0.3 s
+    with them frozen (docs/performance.md says how this was measured)."""
     if args is None:
         gc.freeze()
     given = sys.argv[1:] if args is None else list(args)
