@@ -21,8 +21,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from helpers import FAST, cli, run_dir
 from lit_classifier.callbacks import RunCheckpoint
+from lit_classifier.checkpoints.runs import resolve_last
 from lit_classifier.command import plot as plot_command
-from lit_classifier.command.resume import resolve_last
 from lit_classifier.serving.command import RUNS
 
 # The resumed run is the first in the test's folder: its checkpoints go to version_0/checkpoints.

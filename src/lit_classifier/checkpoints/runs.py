@@ -106,6 +106,46 @@ def resolve_best(runs: Path | None, dirpath: Path | None, subcommand: str) -> st
     return str(best)
 
 
+def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str:
+    """``--ckpt_path last``: the newest resumable checkpoint of the runs under ``runs`` (or ``shared``),
+    named in one line; outside ``fit`` none is an error, in ``fit`` an empty string (a new run).
+    A ``last.ckpt`` linked to a file that is gone (a run killed while saving) stands for the newest
+    intact checkpoint of its run, and the line says so; a run with none left is an error."""
+    found = find_last_checkpoint(runs, shared) if runs else None
+    if found is not None and not found.is_file():
+        stand_in = newest_checkpoint(found.parent)
+        if stand_in is None:
+            raise CheckpointError(
+                f"--ckpt_path last: {found} links to a file that is gone, and no intact checkpoint is "
+                f"left in {found.parent}: give --ckpt_path another checkpoint, or fit a new run"
+            )
+        print(
+            f"--ckpt_path last: {found} links to a file that is gone, so the newest intact checkpoint of "
+            f"that run is used: {stand_in}"
+        )
+        return str(stand_in)
+    if found is None and subcommand != "fit":
+        raise CheckpointError(
+            f"--ckpt_path last: no last.ckpt or interrupted.ckpt under {runs}/*/checkpoints"
+        )
+    print(
+        f"--ckpt_path last: {found}"
+        if found
+        else f"--ckpt_path last: no checkpoint under {runs} yet, so this is a new run"
+    )
+    return str(found) if found else ""
+
+
+#: What ``--ckpt_path`` names instead of a file, and how each is found.
+NAMED_CHECKPOINTS = {"last": resolve_last, "best": resolve_best}
+
+
+def resolve_named(name: str, runs: Path | None, shared: Path | None, subcommand: str) -> str:
+    """``--ckpt_path last`` or ``best`` (``NAMED_CHECKPOINTS``) as a file of the runs under ``runs``
+    (or of the checkpoint folder ``shared`` by the runs), for every command that takes one."""
+    return NAMED_CHECKPOINTS[name](runs, shared, subcommand)
+
+
 def newest_checkpoint(folder: Path) -> Path | None:
     """The newest checkpoint in ``folder`` that is there to read, whatever its name.
 

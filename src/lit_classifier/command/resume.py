@@ -35,11 +35,10 @@ from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
 from lit_classifier.checkpoints.load import described_network, module_arguments, module_class
 from lit_classifier.checkpoints.record import Record
 from lit_classifier.checkpoints.runs import (
+    NAMED_CHECKPOINTS,
     SPECIAL_CKPT_PATHS,
     check_ckpt_path,
-    find_last_checkpoint,
-    newest_checkpoint,
-    resolve_best,
+    resolve_named,
 )
 from lit_classifier.checkpoints.trust import checked_spec, local_data
 from lit_classifier.command.parser import Defaults
@@ -73,10 +72,8 @@ def apply(
     default network and data module class paths. ``data_named``: the command chose its data module
     class (``names_data_module``), which then wins even when it is the default one.
     """
-    if value == "last":
-        value = resolve_last(runs, _shared_folder(config), subcommand)
-    elif value == "best":  # Lightning knows it only in the process that trained
-        value = resolve_best(runs, _shared_folder(config), subcommand)
+    if value in NAMED_CHECKPOINTS:  # Lightning knows them only in the process that trained
+        value = resolve_named(value, runs, _shared_folder(config), subcommand)
     check_ckpt_path(value or None)
     config["ckpt_path"] = value or None
     if not value or value in SPECIAL_CKPT_PATHS or not is_local(value):
@@ -196,36 +193,6 @@ def refuse_finished_beyond(epochs: int, max_epochs: int | None, source: str) -> 
             f"--ckpt_path {source} has finished {epochs} epochs, more than --trainer.max_epochs "
             f"{max_epochs}: give a larger --trainer.max_epochs to train on, or evaluate it (validate, test)"
         )
-
-
-def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str:
-    """``--ckpt_path last``: the newest resumable checkpoint of the runs under ``runs`` (or ``shared``),
-    named in one line; outside ``fit`` none is an error, in ``fit`` an empty string (a new run).
-    A ``last.ckpt`` linked to a file that is gone (a run killed while saving) stands for the newest
-    intact checkpoint of its run, and the line says so; a run with none left is an error."""
-    found = find_last_checkpoint(runs, shared) if runs else None
-    if found is not None and not found.is_file():
-        stand_in = newest_checkpoint(found.parent)
-        if stand_in is None:
-            raise CheckpointError(
-                f"--ckpt_path last: {found} links to a file that is gone, and no intact checkpoint is "
-                f"left in {found.parent}: give --ckpt_path another checkpoint, or fit a new run"
-            )
-        print(
-            f"--ckpt_path last: {found} links to a file that is gone, so the newest intact checkpoint of "
-            f"that run is used: {stand_in}"
-        )
-        return str(stand_in)
-    if found is None and subcommand != "fit":
-        raise CheckpointError(
-            f"--ckpt_path last: no last.ckpt or interrupted.ckpt under {runs}/*/checkpoints"
-        )
-    print(
-        f"--ckpt_path last: {found}"
-        if found
-        else f"--ckpt_path last: no checkpoint under {runs} yet, so this is a new run"
-    )
-    return str(found) if found else ""
 
 
 def _same_description(given: dict[str, Any] | None, saved: dict[str, Any] | None) -> bool:
