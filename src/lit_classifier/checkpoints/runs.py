@@ -140,10 +140,12 @@ def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str
 NAMED_CHECKPOINTS = {"last": resolve_last, "best": resolve_best}
 
 
-def resolve_named(name: str, runs: Path | None, shared: Path | None, subcommand: str) -> str:
-    """``--ckpt_path last`` or ``best`` (``NAMED_CHECKPOINTS``) as a file of the runs under ``runs``
-    (or of the checkpoint folder ``shared`` by the runs), for every command that takes one."""
-    return NAMED_CHECKPOINTS[name](runs, shared, subcommand)
+def resolve_named(ckpt_path: str, runs: Path | None, shared: Path | None, subcommand: str) -> str:
+    """``--ckpt_path`` as given, or, for ``last`` and ``best`` (``NAMED_CHECKPOINTS``), the file of
+    the runs under ``runs`` (or of the checkpoint folder ``shared`` by the runs) that it names: for
+    every command that takes one."""
+    resolve = NAMED_CHECKPOINTS.get(ckpt_path)
+    return resolve(runs, shared, subcommand) if resolve is not None else ckpt_path
 
 
 def newest_checkpoint(folder: Path) -> Path | None:

@@ -35,7 +35,6 @@ from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
 from lit_classifier.checkpoints.load import described_network, module_arguments, module_class
 from lit_classifier.checkpoints.record import Record
 from lit_classifier.checkpoints.runs import (
-    NAMED_CHECKPOINTS,
     SPECIAL_CKPT_PATHS,
     check_ckpt_path,
     resolve_named,
@@ -72,8 +71,8 @@ def apply(
     default network and data module class paths. ``data_named``: the command chose its data module
     class (``names_data_module``), which then wins even when it is the default one.
     """
-    if value in NAMED_CHECKPOINTS:  # Lightning knows them only in the process that trained
-        value = resolve_named(value, runs, _shared_folder(config), subcommand)
+    # last and best: Lightning knows them only in the process that trained
+    value = resolve_named(value, runs, _shared_folder(config), subcommand)
     check_ckpt_path(value or None)
     config["ckpt_path"] = value or None
     if not value or value in SPECIAL_CKPT_PATHS or not is_local(value):

@@ -112,10 +112,16 @@ class BatchTransform:
         moved.mean, moved.std = self.mean.to(device), self.std.to(device)
         return moved
 
-    def mirrored(self, count: int) -> list[bool]:
-        """Which of ``count`` images ``__call__`` would mirror (with the same random draw): none
-        without ``flip``."""
-        return flip_choices(count).tolist() if self.flip else [False] * count
+    def of_samples(self, images: Sequence[Tensor]) -> Tensor:
+        """``self(torch.stack(images))`` for uint8 images of one shape, with the same random draws.
+        Without a crop, each image is copied once into the float batch, mirrored as it goes
+        (``mirrored_levels``), and standardised in place: stacking them, then selecting, flipping and
+        copying back half a batch took 1.7 times as long (0.35 against 0.20 ms an image of 224 x 224,
+        ``benchmarks/decoding.py``)."""
+        if self.crop_padding:
+            return self(torch.stack(list(images)))
+        mirror = flip_choices(len(images)).tolist() if self.flip else [False] * len(images)
+        return standardized_levels(mirrored_levels(images, mirror), self.mean, self.std)
 
     def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if self.crop_padding:
@@ -126,14 +132,10 @@ class BatchTransform:
 
 
 class CollateBatch:
-    """The DataLoader path's ``collate_fn``: the batch's images through ``transform``.
-
-    A batch the data set gathered itself (``ImageTensors.__getitems__``) comes as one tensor. Samples
-    decoded one at a time (``decode``: uint8 views of channels-last memory) are copied once each into
-    the float batch, mirrored as ``transform`` chooses, and standardised in place
-    (``mirrored_levels``); stacking them, then selecting, flipping and copying back half a batch
-    took 1.7 times as long (0.35 against 0.20 ms an image of 224 x 224, ``benchmarks/decoding.py``).
-    """
+    """The DataLoader path's ``collate_fn``: the batch's images through ``transform``. A batch the
+    data set gathered itself (``ImageTensors.__getitems__``) comes as one tensor; samples decoded one
+    at a time (``decode``: uint8 views of channels-last memory) become one with
+    ``BatchTransform.of_samples``."""
 
     def __init__(self, transform: BatchTransform) -> None:
         self.transform = transform
@@ -143,14 +145,11 @@ class CollateBatch:
             images, labels = batch
             return self.transform(images), labels
         first = batch[0][0]
-        decoded = isinstance(first, Tensor) and first.dtype == torch.uint8 and first.ndim == 3
-        if not decoded or self.transform.crop_padding:
-            images, labels = default_collate(batch)
-            return self.transform(images), labels
-        mirror = self.transform.mirrored(len(batch))
-        levels = mirrored_levels([image for image, _ in batch], mirror)
-        labels = torch.as_tensor([int(label) for _, label in batch])
-        return standardized_levels(levels, self.transform.mean, self.transform.std), labels
+        if isinstance(first, Tensor) and first.dtype == torch.uint8 and first.ndim == 3:
+            images = self.transform.of_samples([image for image, _ in batch])
+            return images, torch.as_tensor([int(label) for _, label in batch])
+        images, labels = default_collate(batch)
+        return self.transform(images), labels
 
 
 def mirrored_levels(images: Sequence[Tensor], mirror: Sequence[bool]) -> Tensor:

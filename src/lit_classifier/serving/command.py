@@ -26,7 +26,7 @@ from typing import Any, Literal
 import litserve as ls
 from jsonargparse import auto_cli
 
-from lit_classifier.checkpoints.runs import NAMED_CHECKPOINTS, check_ckpt_path, resolve_named
+from lit_classifier.checkpoints.runs import check_ckpt_path, resolve_named
 from lit_classifier.command.help import SUBCOMMANDS
 from lit_classifier.command.parser import ClassifierParser
 from lit_classifier.errors import CheckpointError, InputError, command_errors
@@ -105,7 +105,7 @@ def serve(
     """
     check_options(host, port, max_batch_size, batch_timeout, workers_per_device, timeout)
     key = read_api_key(api_key_file) if api_key_file is not None else None
-    path = resolve_named(ckpt_path, RUNS, None, "serve") if ckpt_path in NAMED_CHECKPOINTS else ckpt_path
+    path = resolve_named(ckpt_path, RUNS, None, "serve")
     check_ckpt_path(path)
     if not Path(path).is_file():  # a URL: Lightning's loaders fetch those, this command does not
         raise CheckpointError(f"checkpoint file not found: {path} (--ckpt_path)")
