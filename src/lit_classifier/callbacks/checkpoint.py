@@ -13,9 +13,9 @@ from fsspec.core import strip_protocol
 from fsspec.utils import get_protocol
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lit_classifier.callbacks.interrupt import ends_epoch
 from lit_classifier.checkpoints.io import is_local
 from lit_classifier.checkpoints.runs import BEST, checkpoint_folder
+from lit_classifier.framework import ended_epoch
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -38,7 +38,7 @@ class RunCheckpoint(ModelCheckpoint):
     ) -> None:
         # A step-triggered save after an epoch's last batch would resume into the next epoch without
         # this one's validation; the epoch-end save follows in a moment and resumes exactly.
-        if not ends_epoch(trainer):
+        if not ended_epoch(trainer):
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -30,6 +30,7 @@ from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 
 from lit_classifier.errors import ConfigError
+from lit_classifier.framework import callbacks_of
 
 
 class WeightEMA(EMAWeightAveraging):
@@ -71,7 +72,7 @@ class WeightEMA(EMAWeightAveraging):
         self._averaging, self._resumed = False, None
         super().load_state_dict({"latest_update_step": 0})
         averaged = self.decay is not None and stage == "fit"
-        callbacks = trainer.callbacks if averaged else []  # type: ignore[attr-defined]  # undeclared
+        callbacks = callbacks_of(trainer) if averaged else []
         if any(isinstance(c, ModelCheckpoint) and c.save_weights_only for c in callbacks):
             raise ConfigError(
                 "--ema.decay needs full checkpoints: a weights-only checkpoint is written without "

@@ -27,6 +27,7 @@ from lit_classifier.checkpoints.io import is_local
 from lit_classifier.checkpoints.runs import INTERRUPTED, checkpoint_folder, saved_progress
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.interfaces import datamodule_of
+from lit_classifier.framework import callbacks_of, ended_epoch, saved_loader_state
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -79,7 +80,7 @@ class Interruption(Callback):
     ) -> None:
         # After an epoch's last batch its validation is still to come: a checkpoint saved here would
         # resume into the next epoch without it, so the run stops at the epoch's end instead.
-        if self.received is not None and not ends_epoch(trainer):
+        if self.received is not None and not ended_epoch(trainer):
             self._stop(trainer, f"batch {batch_idx + 1}")
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -92,7 +93,7 @@ class Interruption(Callback):
         trainer.save_checkpoint(path, weights_only=False)  # the full state: optimizer, loops, callbacks
         name = signal.Signals(self.received).name
         # A run that is resumed some other way (a sweep's trial) has a callback that says how.
-        callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+        callbacks = callbacks_of(trainer)
         hint = next((c.resume_hint for c in callbacks if isinstance(c, ResumedElsewhere)), None)
         if trainer.is_global_zero:
             print(
@@ -129,9 +130,7 @@ class Interruption(Callback):
         epoch, done, ends_epoch = saved_progress(checkpoint)
         mid_epoch = done > 0 and not ends_epoch
         epoch += 1
-        stateful_loader = bool(
-            checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader")
-        )
+        stateful_loader = saved_loader_state(checkpoint)
         self._resumed = (epoch, done, mid_epoch, checkpoint.get("global_step"), stateful_loader)
 
     def _say_where_a_resume_starts(self, trainer: L.Trainer) -> None:
@@ -159,8 +158,3 @@ class Interruption(Callback):
             "order, so some samples of this one epoch repeat and as many are not seen (later epochs keep "
             "their usual order; an end-of-epoch checkpoint resumes exactly)."
         )
-
-
-def ends_epoch(trainer: L.Trainer) -> bool:
-    """Whether the training batch that just finished was its epoch's last."""
-    return bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)

@@ -20,6 +20,7 @@ from lit_classifier.callbacks.checkpoint import BestCheckpoint, RunCheckpoint
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.interfaces import class_count, datamodule_of
 from lit_classifier.errors import ConfigError
+from lit_classifier.framework import callbacks_of
 from lit_classifier.module import ClassifierModule
 
 #: What ModelCheckpoint can monitor besides the logged metrics (its ``_monitor_candidates``).
@@ -40,7 +41,7 @@ def check_monitors(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
     every = pl_module.metric_names(("train", "val"), num_classes)
     stages = ("train", "val") if trainer.enable_validation else ("train",)
     logged = pl_module.metric_names(stages, num_classes)
-    callbacks: list[L.Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+    callbacks = callbacks_of(trainer)
     for callback in callbacks:
         if not isinstance(callback, ModelCheckpoint | EarlyStopping) or callback.monitor is None:
             continue
@@ -87,7 +88,7 @@ def stop_reason(trainer: L.Trainer) -> str | None:
     epoch, max_epochs = trainer.current_epoch, trainer.max_epochs
     if max_epochs is not None and max_epochs > 0 and epoch >= max_epochs:
         return None
-    callbacks: list[L.Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+    callbacks = callbacks_of(trainer)
     for callback in callbacks:
         # stopped_epoch: the epoch it stopped in, counted from 0; a restored state may be an old run's.
         if (
@@ -111,7 +112,7 @@ def stop_reason(trainer: L.Trainer) -> str | None:
 
 def batch_size_line(trainer: L.Trainer) -> str | None:
     """``batch size 1168, chosen by BatchSizeFinder``: the size a finder set before training."""
-    callbacks: list[L.Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+    callbacks = callbacks_of(trainer)
     for callback in callbacks:
         if isinstance(callback, BatchSizeFinder) and callback.optimal_batch_size is not None:
             # Our data modules take a size past the training split as the whole split (each process's

@@ -34,6 +34,7 @@ from lightning.pytorch.utilities.migration import migrate_checkpoint
 from packaging.version import InvalidVersion, Version
 
 from lit_classifier.errors import CheckpointError, OutputError, short_repr
+from lit_classifier.framework import saved_counts
 from lit_classifier.outputs import written_whole
 
 #: The entry with which Lightning records the version that wrote a checkpoint.
@@ -207,22 +208,17 @@ def restored_progress(checkpoint: dict[str, Any], path: Path) -> dict[str, set[i
     """What Lightning may restore from ``checkpoint``'s loops as its ``current_epoch`` and
     ``global_step``: the epochs finished, and the optimizer steps taken as counted for automatic and
     for manual optimization (a module's own kind counts, the other stays 0; a file upgraded from
-    before Lightning 1.6 has both); ``None`` for a file without loops. This reads Lightning's layout
-    of its loops' state, which is no public interface: ``test_checkpoint_size`` fails when it changes."""
-    loops = checkpoint.get("loops")
-    if loops is None:
-        return None
+    before Lightning 1.6 has both); ``None`` for a file without loops (``framework.saved_counts``)."""
     try:
-        fit_loop = loops["fit_loop"]
-        epochs = fit_loop["epoch_progress"]["current"]["completed"]
-        automatic = fit_loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]
-        manual = fit_loop["epoch_loop.manual_optimization.optim_step_progress"]
-        steps = [automatic["total"]["completed"], manual["total"]["completed"]]
+        counts = saved_counts(checkpoint)
     except (LookupError, TypeError) as error:
         raise CheckpointError(
             f"{path}: its loops' state is not as Lightning writes it ({type(error).__name__}: {error}): it "
             "was edited, or not written by Lightning"
         ) from None
+    if counts is None:
+        return None
+    epochs, steps = counts
     if not all(isinstance(count, int) for count in (epochs, *steps)):
         raise CheckpointError(f"{path}: its loops' state counts in other than whole numbers: it was edited")
     return {"epoch": {epochs}, "global_step": set(steps)}

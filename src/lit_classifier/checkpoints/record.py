@@ -25,11 +25,12 @@ from torch import nn
 from lit_classifier.checkpoints.trust import trusted_data, trusted_network
 from lit_classifier.data.augment import merged_options
 from lit_classifier.errors import CheckpointError, short_repr
+from lit_classifier.framework import CLASS_PATH_KEY
 from lit_classifier.specs import Spec, callable_spec, class_path_of
 
 #: The key of the module's class path under ``hyper_parameters``: Lightning's own (LightningCLI's
 #: instantiator writes it there beside the init arguments), so the file reads as Lightning's do.
-MODULE_KEY = "_class_path"
+MODULE_KEY = CLASS_PATH_KEY
 #: The record's entries under ``hyper_parameters``; the network is stored as ``model``, the
 #: ``ClassifierModule`` argument that takes it.
 ENTRIES = ("num_classes", "class_names", "input_shape", "model", "optimizer", "scheduler", "data", MODULE_KEY)

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from lit_classifier.checkpoints.io import is_local
 from lit_classifier.errors import CheckpointError, short_repr
+from lit_classifier.framework import saved_batch_progress
 from lit_classifier.outputs import output_error, replaced_file
 from lit_classifier.specs import resolve
 
@@ -405,9 +406,8 @@ def read_confusion(matrix_csv: Path) -> Tensor:
 def saved_progress(checkpoint: dict[str, Any]) -> tuple[int, int, bool]:
     """Where a checkpoint's fit stood, as Lightning's fit loop saved it: its epoch (from 0), the
     batches done in that epoch, and whether the last of them ended the epoch."""
-    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    done = int(progress.get("current", {}).get("processed", 0))
-    return int(checkpoint.get("epoch", 0)), done, bool(progress.get("is_last_batch", True))
+    done, ended = saved_batch_progress(checkpoint)
+    return int(checkpoint.get("epoch", 0)), done, ended
 
 
 def carry_on_metrics(trainer: L.Trainer, checkpoint: dict[str, Any] | None) -> None:

@@ -35,6 +35,7 @@ from lit_classifier.command.process_group import released_process_group, wait_fo
 from lit_classifier.command.quiet import quiet_lightning
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.errors import InputError, command_errors
+from lit_classifier.framework import callbacks_of, set_callbacks
 from lit_classifier.module import ClassifierModule
 
 TRAINER_DEFAULTS = {
@@ -116,8 +117,7 @@ class ClassifierCLI(LightningCLI):
         restoring = (self.checkpoint or {}).get("callbacks") or {}
         kept = default_callbacks(configured.values(), restoring=list(restoring), progress_bar=bar)
         dropped = [callback for callback in configured.values() if callback not in kept]
-        callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]  # undeclared
-        trainer.callbacks = [c for c in callbacks if c not in dropped]  # type: ignore[attr-defined]
+        set_callbacks(trainer, [c for c in callbacks_of(trainer) if c not in dropped])
         return trainer
 
     def after_instantiate_classes(self) -> None:
@@ -154,7 +154,7 @@ class ClassifierCLI(LightningCLI):
                     "ignore", message=f"Checkpoint directory {folder} exists and is not empty"
                 )
             self._run(self.trainer.fit, model, **kwargs)
-        callbacks: list[Callback] = self.trainer.callbacks  # type: ignore[attr-defined]  # undeclared
+        callbacks = callbacks_of(self.trainer)
         trained = any(isinstance(c, EpochSummary) and c.history for c in callbacks)
         if kwargs.get("ckpt_path") and not trained and self.trainer.is_global_zero:
             print(f"nothing to do: {kwargs['ckpt_path']} has finished its {self.trainer.max_epochs} epochs")

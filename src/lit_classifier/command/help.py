@@ -23,7 +23,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from jsonargparse import ActionSubCommands, ArgumentParser, DefaultHelpFormatter
+from jsonargparse import ActionSubCommands, ArgumentParser
+
+from lit_classifier.framework import HelpTextFormatter
 
 #: Each subcommand's description, in the top-level help and atop its own.
 SUBCOMMANDS = {
@@ -59,11 +61,11 @@ DEFAULT_CLASSES = (
 _nested_help: ContextVar[tuple[str, ...]] = ContextVar("nested_help", default=())
 
 
-class HelpFormatter(DefaultHelpFormatter):
+class HelpFormatter(HelpTextFormatter):
     """jsonargparse's formatter, with long lists of known subclasses shortened."""
 
-    def _get_help_string(self, action: Any) -> str:
-        return shorten_subclass_list(super()._get_help_string(action))
+    def help_text(self, action: Any, text: str) -> str:
+        return shorten_subclass_list(text)
 
 
 def shorten_subclass_list(text: str) -> str:

@@ -29,6 +29,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 from lit_classifier.command import help
 from lit_classifier.command.parse_errors import one_line
 from lit_classifier.errors import InputError
+from lit_classifier.framework import option_strings
 from lit_classifier.specs import is_class_spec, minimal_spec
 
 
@@ -70,8 +71,10 @@ class ClassifierParser(LightningArgumentParser):
         if not self.exit_on_error or os.environ.get("JSONARGPARSE_DEBUG", "").lower() == "true":
             super().error(message, ex)  # an inner parser's error, for the command's parser to report
         parser = getattr(ex, "subcommand_parser", None) or self
-        options = [option for action in parser._actions for option in action.option_strings]
-        print(f"error: {one_line(message, options, parser.prog.replace(' [options]', ''))}", file=sys.stderr)
+        print(
+            f"error: {one_line(message, option_strings(parser), parser.prog.replace(' [options]', ''))}",
+            file=sys.stderr,
+        )
         self.exit(2)
 
     def format_help(self, *args: Any, **kwargs: Any) -> str:

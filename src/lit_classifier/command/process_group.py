@@ -15,6 +15,8 @@ from contextlib import contextmanager, suppress
 import lightning as L
 import torch.distributed as dist
 
+from lit_classifier.framework import launched_processes
+
 #: How long the first process waits for the others it launched once its own work is done.
 LAUNCHED_EXIT_S = 60.0
 
@@ -44,7 +46,6 @@ def wait_for_launched(trainer: L.Trainer) -> None:
     so a command could return to the shell (and a test's check find them running) while they were
     still shutting down; one that has not ended within ``LAUNCHED_EXIT_S`` is left to its launcher's
     own watch, which ends the others when one fails."""
-    for process in getattr(trainer.strategy.launcher, "procs", ()):
-        if isinstance(process, subprocess.Popen):
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=LAUNCHED_EXIT_S)
+    for process in launched_processes(trainer):
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=LAUNCHED_EXIT_S)

@@ -30,9 +30,9 @@ from lit_classifier.data.predict import PredictImages
 from lit_classifier.data.sampling import distributed_sampler, epoch_to_train, process_grid, training_position
 from lit_classifier.data.tensors import ImageTensors
 from lit_classifier.errors import ConfigError, DataError
+from lit_classifier.framework import CLI_KEYS
 
 # What LightningCLI adds to the hyperparameters of each class it builds: not init arguments.
-CLI_KEYS = ["_class_path", "_instantiator"]
 
 
 class ClassificationDataModule(L.LightningDataModule, ABC):
@@ -86,7 +86,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         super().__init__()
         # Every init argument of the whole class chain (Lightning follows the `super().__init__`
         # calls); the model records them so that `predict` can build this data module again.
-        self.save_hyperparameters(ignore=CLI_KEYS, logger=False)
+        self.save_hyperparameters(ignore=list(CLI_KEYS), logger=False)
         # Plain data only, so that a checkpoint holding them loads with weights_only=True.
         self.hparams.update({k: str(v) for k, v in self.hparams.items() if isinstance(v, PurePath)})
         self.augment = Augmentation.of(augment)

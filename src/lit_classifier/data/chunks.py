@@ -37,6 +37,7 @@ from lit_classifier.checkpoints.io import is_local
 from lit_classifier.data.interfaces import StoresEncoded
 from lit_classifier.data.tensors import ImageTensors
 from lit_classifier.errors import DataError
+from lit_classifier.framework import make_sole_reader
 from lit_classifier.outputs import replaced_folder
 
 if TYPE_CHECKING:
@@ -201,8 +202,7 @@ def read_alone(dataset: StreamingDataset) -> StreamingDataset:
     processes litdata drops what is left over: shared out, the one sample of ``<output>/info`` reaches
     no process at all, while every process needs it. So this dataset is told it has one reader.
     """
-    env = dataset.distributed_env  # litdata's own record of the processes, read when it shares samples
-    env.world_size, env.global_rank, env.num_nodes = 1, 0, 1
+    make_sole_reader(dataset)
     dataset.set_drop_last(False)
     return dataset
 

@@ -34,6 +34,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import Dataset, DistributedSampler
 
 from lit_classifier.errors import ConfigError
+from lit_classifier.framework import batches_begun, ended_epoch, epochs_processed, restarting
 
 
 class TrainingOrder(DistributedSampler):
@@ -60,9 +61,8 @@ def training_position(trainer: L.Trainer | None) -> tuple[int, int] | None:
     where a resume starts the next epoch from its beginning anyway."""
     if trainer is None or trainer.state.fn != TrainerFn.FITTING:
         return None
-    progress = trainer.fit_loop.epoch_loop.batch_progress
-    done = progress.current.ready  # batches begun in this epoch; checkpoints are written after a step
-    if done == 0 or progress.is_last_batch:
+    done = batches_begun(trainer)
+    if done == 0 or ended_epoch(trainer):
         return None
     return trainer.current_epoch, done
 
@@ -74,11 +74,8 @@ def epoch_to_train(trainer: L.Trainer | None) -> int:
     checkpoint's epoch there."""
     if trainer is None:
         return 0
-    loop = trainer.fit_loop
-    # Counted before the epoch's end hooks (where checkpoints are written); Lightning's annotation
-    # names a tracker without this count, the one it creates has it.
-    epoch = loop.epoch_progress.current.processed  # type: ignore[attr-defined]
-    return epoch + 1 if loop.restarting and loop.epoch_loop.batch_progress.is_last_batch else epoch
+    epoch = epochs_processed(trainer)
+    return epoch + 1 if restarting(trainer) and ended_epoch(trainer) else epoch
 
 
 def process_grid(trainer: L.Trainer | None) -> tuple[int, int]:
