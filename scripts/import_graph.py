@@ -1,11 +1,15 @@
-"""The package's shape: its files, their lines, and the import arrows between its modules.
+"""The package's shape: its files, their lines, the import arrows between its modules, and whether
+every arrow points down its layers.
 
-    python scripts/import_graph.py            # one line: files, lines, arrows, files over 300 lines
+    python scripts/import_graph.py            # files, lines, arrows, files over 300 lines; the checks
     python scripts/import_graph.py --arrows   # and every arrow, "importer -> imported"
     git worktree add /tmp/before REV && python scripts/import_graph.py --src /tmp/before/src
 
-A restructuring reports this line before and after. An arrow is one module importing another of
-the package, counted once however many names it takes.
+A restructuring reports these lines before and after. An arrow is one module importing another of
+the package, counted once however many names it takes, wherever the import stands (in a function,
+or only for type checking: either way one module needs the other). The layers are the README's
+"How it is built", lowest first: a module may import its own layer and those below; within a layer
+no arrows may form a cycle. The script exits 1 when an arrow points up or a cycle exists.
 """
 
 from __future__ import annotations
@@ -16,6 +20,17 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent.parent / "src"
 LONG = 300
+#: The layers, lowest first, each a list of module prefixes (the longest prefix that matches decides).
+LAYERS = (
+    ("foundations", ("errors", "specs", "framework", "outputs", "checkpoints.io")),
+    ("data", ("data",)),
+    ("parts", ("models", "metrics", "optim", "plots")),
+    ("checkpoints", ("checkpoints",)),
+    ("module", ("module",)),
+    ("policies and outputs", ("callbacks", "inference", "export", "examples")),
+    ("commands", ("command", "serving", "sweep", "recipe")),
+    ("package", ("", "__main__")),
+)
 
 
 def module_names(root: Path) -> dict[str, Path]:
@@ -51,7 +66,67 @@ def imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return {t for t in targets if t.startswith("lit_classifier") and t != name}
 
 
-def main(argv: list[str] | None = None) -> None:
+def layer_of(module: str) -> int:
+    """The index in ``LAYERS`` of ``module`` (``lit_classifier.data.base``: ``data``)."""
+    name = module.removeprefix("lit_classifier").removeprefix(".")
+    matches = [
+        (len(prefix), index)
+        for index, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if name == prefix or name.startswith(f"{prefix}.")
+    ]
+    if not matches:
+        raise SystemExit(f"{module} is in no layer of LAYERS: add it where it belongs")
+    return max(matches)[1]
+
+
+def cycles(arrows: list[tuple[str, str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or round a loop (Tarjan's strongly
+    connected components of more than one module)."""
+    graph: dict[str, list[str]] = {}
+    for importer, target in arrows:
+        graph.setdefault(importer, []).append(target)
+        graph.setdefault(target, [])
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def upward(arrows: list[tuple[str, str]]) -> list[str]:
+    """The arrows from a module to one of a higher layer."""
+    return [
+        f"{importer} ({LAYERS[layer_of(importer)][0]}) -> {target} ({LAYERS[layer_of(target)][0]})"
+        for importer, target in arrows
+        if layer_of(target) > layer_of(importer)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arrows", action="store_true", help="list every arrow too")
     parser.add_argument("--src", type=Path, default=SOURCE, help="the src folder of another checkout")
@@ -69,7 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.arrows:
         for importer, target in arrows:
             print(f"{importer} -> {target}")
+    for name in modules:
+        layer_of(name)  # every module belongs somewhere
+    loops, up = cycles(arrows), upward(arrows)
+    print(f"import cycles: {len(loops)}" + "".join(f"\n  {' <-> '.join(group)}" for group in loops))
+    print(f"arrows up the layers: {len(up)}" + "".join(f"\n  {arrow}" for arrow in up))
+    return 1 if loops or up else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

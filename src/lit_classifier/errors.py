@@ -66,6 +66,11 @@ class OutputError(InputError, OSError):
     """An output that cannot be written: no space left, or a folder that is read-only or forbidden."""
 
 
+class NonFiniteLossError(RuntimeError):
+    """The training loss, the weights or the validation loss became NaN or infinite (raised by
+    ``callbacks.nonfinite.NonFiniteGuard``); no input error: the run itself diverged."""
+
+
 @contextmanager
 def command_errors() -> Iterator[None]:
     """The one error boundary of each command: what the user must fix becomes one ``error:`` line.
@@ -78,8 +83,6 @@ def command_errors() -> Iterator[None]:
 
     Anything else is a bug and keeps its traceback.
     """
-    from lit_classifier.callbacks.nonfinite import NonFiniteLossError
-
     try:
         yield
     except InputError as error:

@@ -209,4 +209,5 @@ class ClassifierModule(L.LightningModule):
         or scheduler is built from the file. See ``lit_classifier.checkpoints.load.load_module``."""
         if hparams_file is not None:
             raise ValueError("hparams_file is not used: the checkpoint holds its own plain-data record")
-        return load_module(cls, Path(checkpoint_path), map_location, strict, weights_only, **kwargs)
+        path = Path(checkpoint_path)
+        return load_module(cls, ClassifierModule, path, map_location, strict, weights_only, **kwargs)

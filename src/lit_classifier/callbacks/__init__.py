@@ -17,13 +17,14 @@ from lit_classifier.callbacks.ema import WeightEMA
 from lit_classifier.callbacks.finetune import HeadFirstFinetuning
 from lit_classifier.callbacks.interrupt import Interruption
 from lit_classifier.callbacks.lr_range import LRRangeTest
-from lit_classifier.callbacks.nonfinite import NonFiniteGuard, NonFiniteLossError
+from lit_classifier.callbacks.nonfinite import NonFiniteGuard
 from lit_classifier.callbacks.plots import RunPlots
 from lit_classifier.callbacks.predictions import PredictionWriter
 from lit_classifier.callbacks.progress import ProgressBar
 from lit_classifier.callbacks.reports import ClassReports
 from lit_classifier.callbacks.speed import SpeedOptions
 from lit_classifier.callbacks.summary import EpochSummary
+from lit_classifier.errors import NonFiniteLossError
 
 #: Every run's callbacks, in the order they run, by the key that configures each on the command line.
 CALLBACKS: dict[str, type[Callback]] = {

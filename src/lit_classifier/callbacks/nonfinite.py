@@ -33,11 +33,9 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torch.optim import Optimizer
 
+from lit_classifier.errors import NonFiniteLossError
+
 NonFiniteMode = Literal["stop", "skip"]
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss, the weights or the validation loss became NaN or infinite."""
 
 
 @dataclass(frozen=True)

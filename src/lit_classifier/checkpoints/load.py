@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.nn.parameter import is_lazy
@@ -28,10 +29,25 @@ from lit_classifier.errors import CheckpointError, FitError
 from lit_classifier.models.heads import check_input_shape
 from lit_classifier.specs import Spec, class_path_of, init_parameters, is_plain
 
-if TYPE_CHECKING:
-    from lit_classifier.module import ClassifierModule
 
-ModuleT = TypeVar("ModuleT", bound="ClassifierModule")
+class RecordedModule(Protocol):
+    """What this module builds and fills: a module made from a network and init arguments, which
+    keeps the ``Record`` it writes into its checkpoints (``ClassifierModule``, which lies above)."""
+
+    record: Record
+
+    def __init__(self, model: nn.Module, *args: Any, **kwargs: Any) -> None: ...
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any: ...
+
+    def to(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+ModuleT = TypeVar("ModuleT", bound=RecordedModule)
 
 #: How much memory beyond its weights the network a checkpoint describes may take when built: the
 #: module then resizes a head built for other classes (a 1000-class ImageNet head for a 10-class
@@ -42,6 +58,7 @@ SIZE_FACTOR, SIZE_ALLOWANCE = 2, 256 * 2**20
 
 def load_module(
     cls: type[ModuleT],
+    family: type[L.LightningModule],
     path: Path,
     map_location: Any = None,
     strict: bool | None = None,
@@ -56,6 +73,7 @@ def load_module(
 
     Args:
         cls: the LightningModule class (``ClassifierModule`` or a subclass), or a base of the one to build.
+        family: the class every module class a checkpoint names must derive from (``ClassifierModule``).
         path: the checkpoint file.
         map_location: where to put the module afterwards (``"cuda"``, a device).
         strict: whether every weight must match (``None``: yes).
@@ -71,7 +89,7 @@ def load_module(
         network = model
     else:
         network = build(described_network(record, checkpoint, source, trusted_modules))
-    built = module_class(record, source, cls, trusted_modules)
+    built = module_class(record, source, cls, family, trusted_modules)
     accepted = init_parameters(built)
     arguments = module_arguments(record, built)
     arguments.update({k: v for k, v in record.trained_for().items() if k in accepted})
@@ -89,15 +107,20 @@ def load_module(
 
 
 def module_class(
-    record: Record, source: str, chosen: type[ModuleT], trusted_modules: Sequence[str] = ()
+    record: Record,
+    source: str,
+    chosen: type[ModuleT],
+    family: type[L.LightningModule],
+    trusted_modules: Sequence[str] = (),
 ) -> type[ModuleT]:
     """The class a checkpoint read from ``source`` is rebuilt as: the one its ``record`` names, when
     that is ``chosen`` (the caller's: ``ClassifierModule`` unless the command or the Python call names
-    another) or a subclass of it, and the allowlist permits it (``trust.trusted_module``); else
-    ``chosen``. A checkpoint that names none was written before classes were recorded."""
+    another) or a subclass of it, and the allowlist permits it as a module of ``family``
+    (``trust.trusted_module``); else ``chosen``. A checkpoint that names none was written before
+    classes were recorded."""
     if record.module is None or record.module == class_path_of(chosen):
         return chosen  # the caller's own class: nothing is imported for it
-    recorded = trusted_module(record.module, source, trusted_modules)
+    recorded = trusted_module(record.module, family, source, trusted_modules)
     return recorded if issubclass(recorded, chosen) else chosen
 
 

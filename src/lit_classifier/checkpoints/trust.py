@@ -115,18 +115,17 @@ def trusted_data(
 
 
 def trusted_module(
-    class_path: str, source: str, trusted_modules: Sequence[str] = ()
+    class_path: str, family: type[L.LightningModule], source: str, trusted_modules: Sequence[str] = ()
 ) -> type[L.LightningModule]:
     """The module class ``class_path`` read from ``source``, checked against the allowlist (the
-    prefix before anything is imported); it is imported, not called."""
-    from lit_classifier.module import ClassifierModule  # which imports this module
-
+    prefix before anything is imported) and to be of ``family`` (``ClassifierModule``, which the
+    caller names: this module lies below it); it is imported, not called."""
     packages = (*MODULE_PACKAGES, *trusted_modules)
-    if is_allowed_class(class_path, ClassifierModule, packages, "module class", source):
+    if is_allowed_class(class_path, family, packages, "module class", source):
         found: type[L.LightningModule] = resolve(class_path)
         return found
     raise CheckpointError(
-        f"{source} names the module class {class_path}, which is not a ClassifierModule of "
+        f"{source} names the module class {class_path}, which is not a {family.__name__} of "
         f"{', '.join(MODULE_PACKAGES)}: if you trust it, pass --trusted_modules "
         f"[{class_path.rsplit('.', 1)[0]}] (Python: trusted_modules=[...]), or name the class yourself "
         f"with --model {class_path} (Python: its load_from_checkpoint)"

@@ -30,7 +30,6 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType
 
-from lit_classifier.callbacks.nonfinite import NonFiniteLossError
 from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
 from lit_classifier.checkpoints.load import described_network, module_arguments, module_class
 from lit_classifier.checkpoints.record import Record
@@ -41,7 +40,8 @@ from lit_classifier.checkpoints.runs import (
 )
 from lit_classifier.checkpoints.trust import checked_spec, local_data
 from lit_classifier.command.parser import Defaults
-from lit_classifier.errors import CheckpointError, FitError
+from lit_classifier.errors import CheckpointError, FitError, NonFiniteLossError
+from lit_classifier.module import ClassifierModule
 from lit_classifier.specs import class_path_of, init_defaults, minimal_spec, resolve
 
 
@@ -110,7 +110,7 @@ def adopt_module(record: Record, config: Namespace, source: str, trusted: list[s
     """The checkpoint's own module class (``load.module_class``) and its recorded init arguments
     for those the command leaves at their defaults: a subclass's checkpoint needs no option repeated."""
     given = minimal_spec(config["model"]).get("init_args") or Namespace()
-    chosen = module_class(record, source, resolve(config["model.class_path"]), trusted)
+    chosen = module_class(record, source, resolve(config["model.class_path"]), ClassifierModule, trusted)
     config["model.class_path"] = class_path_of(chosen)
     for name, saved in module_arguments(record, chosen).items():
         if name not in given:
