@@ -9,7 +9,7 @@ from helpers import cli, last_value, read_metrics, run_dir
 from lit_classifier import DigitsDataModule
 from lit_classifier.data.augment import Augmentation, BatchTransform
 from lit_classifier.data.gpu import DeviceBatches
-from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.data.splits import ImageTensors
 
 MEAN, STD = (0.5,), (0.25,)
 

@@ -34,7 +34,7 @@ from helpers import (
 )
 from lit_classifier.data import optimize_data
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.data.splits import ImageTensors
 
 # One worker builds the module's chunks and its two-process run once (xdist would build them per worker).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("streaming_ddp")]

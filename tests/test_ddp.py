@@ -36,7 +36,7 @@ from helpers import (
 )
 from lit_classifier import train_model
 from lit_classifier.command.process_group import released_process_group, wait_for_launched
-from lit_classifier.data.sampling import distributed_sampler
+from lit_classifier.data.splits import distributed_sampler
 from lit_classifier.models import SmallCNN
 
 # 271 validation and 359 test images: shards of 136 + 135 and 180 + 179; with batches of 45 the two

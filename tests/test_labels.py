@@ -13,7 +13,7 @@ import torch
 from data_files import write_cifar10, write_idx, write_mnist
 from helpers import FAST, cli
 from lit_classifier import MNISTDataModule
-from lit_classifier.data.labels import check_labels
+from lit_classifier.data.splits import check_labels
 
 
 def test_a_label_beyond_the_class_count_in_mnist_files_names_the_value_split_and_files(

@@ -3,7 +3,7 @@
 A data module reads its splits (``load_splits``) and knows what the model must know about them
 (``class_names``, ``dims``). Every loader comes from ``loader(split)``, the one seam where a
 subclass changes how batches are made: a ``DataLoader`` whose order comes from
-``sampling.distributed_sampler`` and whose ``collate_fn`` augments and standardises each batch
+``splits.distributed_sampler`` and whose ``collate_fn`` augments and standardises each batch
 (``augment.BatchTransform``), or, with ``gpu_resident``, ``gpu.DeviceBatches``: the same order and
 the same batch transform, on the device. New images and served requests are prepared as the
 evaluation images are (``evaluation_transform``).
@@ -25,10 +25,15 @@ from lit_classifier.data.augment import NONE, Augmentation, BatchTransform, Coll
 from lit_classifier.data.decode import Decoder, EvaluationImage, EvaluationTransform
 from lit_classifier.data.gpu import DeviceBatches
 from lit_classifier.data.images import MAX_IMAGE_PIXELS
-from lit_classifier.data.options import check_at_least
 from lit_classifier.data.predict import PredictImages
-from lit_classifier.data.sampling import distributed_sampler, epoch_to_train, process_grid, training_position
-from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.data.splits import (
+    ImageTensors,
+    check_at_least,
+    distributed_sampler,
+    epoch_to_train,
+    process_grid,
+    training_position,
+)
 from lit_classifier.errors import ConfigError, DataError
 from lit_classifier.framework import CLI_KEYS
 

@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from lit_classifier.checkpoints.io import is_local
 from lit_classifier.data.interfaces import StoresEncoded
-from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.data.splits import ImageTensors
 from lit_classifier.errors import DataError
 from lit_classifier.framework import make_sole_reader
 from lit_classifier.outputs import replaced_folder

@@ -17,9 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.options import check_fraction
-from lit_classifier.data.splits import random_split_indices
-from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.data.splits import ImageTensors, check_fraction, random_split_indices
 from lit_classifier.errors import ConfigError
 
 # Pixel statistics of the whole set after scaling to [0, 1] (pixels are 0..16 in the source).

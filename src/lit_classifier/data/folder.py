@@ -47,8 +47,7 @@ from lit_classifier.data.encoded import (
     EncodedImagesDataModule,
 )
 from lit_classifier.data.images import IMAGE_FORMATS, image_files, readable
-from lit_classifier.data.options import check_fraction
-from lit_classifier.data.splits import random_split_indices
+from lit_classifier.data.splits import check_fraction, random_split_indices
 from lit_classifier.errors import DataError
 
 log = logging.getLogger(__name__)

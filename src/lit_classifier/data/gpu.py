@@ -9,7 +9,7 @@ flip and standardisation: the same functions the DataLoader path runs in its ``c
 ``DeviceBatches`` is a plain iterable of ``(images, labels)``: Lightning accepts it as a loader,
 leaves it unwrapped (it only injects distributed samplers into ``DataLoader``s) and calls
 ``sampler.set_epoch(epoch)`` on it at each epoch start. The sampler is the DataLoader path's own
-(``sampling.distributed_sampler``), so both paths visit the same samples in the same order: a
+(``splits.distributed_sampler``), so both paths visit the same samples in the same order: a
 function of the seed and the epoch, the same again after a restart, each process its own shard.
 
 Works on any device, the CPU included (the tests run there).
@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 
 from lit_classifier.data.augment import BatchTransform
-from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.data.splits import ImageTensors
 
 
 class DeviceBatches:

@@ -27,9 +27,7 @@ from torch.utils.data import Dataset
 
 from lit_classifier.data.decode import Decoder
 from lit_classifier.data.encoded import EncodedImagesDataModule
-from lit_classifier.data.labels import check_labels
-from lit_classifier.data.options import check_fraction
-from lit_classifier.data.splits import random_split_indices
+from lit_classifier.data.splits import check_fraction, check_labels, random_split_indices
 from lit_classifier.errors import ConfigError, DataError, UnavailableError, short_repr
 
 TABLE_FORMATS = {".parquet": "parquet", ".arrow": "arrow"}

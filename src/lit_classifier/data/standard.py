@@ -34,9 +34,7 @@ from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.cifar_batches import read_batches, read_class_names
 from lit_classifier.data.idx_files import read_idx_pair
-from lit_classifier.data.labels import check_labels
-from lit_classifier.data.options import check_fraction
-from lit_classifier.data.tensors import ImageTensors, carve_validation
+from lit_classifier.data.splits import ImageTensors, carve_validation, check_fraction, check_labels
 from lit_classifier.errors import UnavailableError
 
 #: One split as read from the files: images (N, C, H, W) uint8, labels (N,), the class names.

@@ -12,7 +12,7 @@ from typing import Any
 
 from litdata import StreamingDataLoader, StreamingDataset
 
-from lit_classifier.data.sampling import check_evaluation_size
+from lit_classifier.data.splits import check_evaluation_size
 
 
 class EpochStreamingDataLoader(StreamingDataLoader):

@@ -41,8 +41,7 @@ from lit_classifier.data.augment import FILE_AUGMENTATION, Augmentation, Collate
 from lit_classifier.data.chunks import check_chunks, read_info, split_dir
 from lit_classifier.data.decode import Decoder
 from lit_classifier.data.encoded import EncodedImagesDataModule
-from lit_classifier.data.labels import check_labels
-from lit_classifier.data.sampling import process_grid
+from lit_classifier.data.splits import check_labels, process_grid
 from lit_classifier.errors import DataError
 
 

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.tensors import ImageTensors
+from lit_classifier.data.splits import ImageTensors
 from lit_classifier.errors import ConfigError
 
 # CIFAR-10's statistics, so the normalised values have the same range as the real set's.
