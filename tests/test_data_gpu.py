@@ -7,8 +7,7 @@ from torch.utils.data import DistributedSampler
 
 from helpers import cli, last_value, read_metrics, run_dir
 from lit_classifier import DigitsDataModule
-from lit_classifier.data.augment import Augmentation, BatchTransform
-from lit_classifier.data.gpu import DeviceBatches
+from lit_classifier.data.augment import Augmentation, BatchTransform, DeviceBatches
 from lit_classifier.data.splits import ImageTensors
 
 MEAN, STD = (0.5,), (0.25,)

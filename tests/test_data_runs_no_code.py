@@ -35,9 +35,9 @@ from lit_classifier import (
     train_model,
 )
 from lit_classifier.data.chunks import SAFE_SERIALIZERS
-from lit_classifier.data.cifar_batches import read_batches, read_class_names
 from lit_classifier.data.decode import decode
 from lit_classifier.data.images import decode_problem
+from lit_classifier.data.standard_files import read_batches, read_class_names
 from lit_classifier.errors import InputError
 from lit_classifier.models import SmallCNN
 

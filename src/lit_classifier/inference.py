@@ -24,8 +24,7 @@ from torch.utils.data import DataLoader
 
 from lit_classifier.checkpoints.trust import build
 from lit_classifier.data.augment import CollateBatch
-from lit_classifier.data.decode import EvaluationTransform
-from lit_classifier.data.predict import PredictImages
+from lit_classifier.data.decode import EvaluationTransform, PredictImages
 from lit_classifier.errors import InputError
 from lit_classifier.module import ClassifierModule
 

@@ -3,13 +3,12 @@
 from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.chunks import DataInfo
-from lit_classifier.data.decode import EvaluationTransform
+from lit_classifier.data.decode import EvaluationTransform, PredictImages
 from lit_classifier.data.digits import DigitsDataModule
 from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.folder import ImageFolderDataModule
 from lit_classifier.data.huggingface import HuggingFaceDataModule
 from lit_classifier.data.optimize import optimize_data
-from lit_classifier.data.predict import PredictImages
 from lit_classifier.data.standard import (
     CIFAR10DataModule,
     CIFAR100DataModule,

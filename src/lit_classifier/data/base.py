@@ -4,7 +4,7 @@ A data module reads its splits (``load_splits``) and knows what the model must k
 (``class_names``, ``dims``). Every loader comes from ``loader(split)``, the one seam where a
 subclass changes how batches are made: a ``DataLoader`` whose order comes from
 ``splits.distributed_sampler`` and whose ``collate_fn`` augments and standardises each batch
-(``augment.BatchTransform``), or, with ``gpu_resident``, ``gpu.DeviceBatches``: the same order and
+(``augment.BatchTransform``), or, with ``gpu_resident``, ``augment.DeviceBatches``: the same order and
 the same batch transform, on the device. New images and served requests are prepared as the
 evaluation images are (``evaluation_transform``).
 """
@@ -21,11 +21,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lit_classifier.data.augment import NONE, Augmentation, BatchTransform, CollateBatch
-from lit_classifier.data.decode import Decoder, EvaluationImage, EvaluationTransform
-from lit_classifier.data.gpu import DeviceBatches
+from lit_classifier.data.augment import NONE, Augmentation, BatchTransform, CollateBatch, DeviceBatches
+from lit_classifier.data.decode import Decoder, EvaluationImage, EvaluationTransform, PredictImages
 from lit_classifier.data.images import MAX_IMAGE_PIXELS
-from lit_classifier.data.predict import PredictImages
 from lit_classifier.data.splits import (
     ImageTensors,
     check_at_least,
@@ -54,12 +52,12 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         num_workers: DataLoader worker processes; ``None``: ``default_num_workers()``.
         seed: seed of the splits, the training order and the augmentation.
         gpu_resident: hold each split on the Trainer's device and make batches there
-            (``lit_classifier.data.gpu``): no workers, no per-batch copies. For sets held in memory
+            (``lit_classifier.data.augment``): no workers, no per-batch copies. For sets held in memory
             that fit in device memory; works on the CPU too.
         augment: what training images may go through (``augment.Augmentation``: ``flip``,
             ``crop_padding``, ``crop_scale``); none here: digits must never be mirrored.
         predict_root: an image file, or a folder searched at any depth for image files, that
-            ``predict`` classifies instead of the test split (see ``lit_classifier.data.predict``).
+            ``predict`` classifies instead of the test split (see ``lit_classifier.data.decode``).
         strict: an unreadable image (under ``predict_root``, or in an image folder) is an error
             naming it, instead of being skipped with a warning.
         max_image_pixels: an image file of more pixels (width x height) is refused from its header,

@@ -4,10 +4,10 @@ Each downloads its files into ``data_dir`` the first time (``prepare_data``, run
 and reads them from there afterwards; offline, with the files absent, setup stops with a message
 listing the files it expected, where, and how to get them. The official test split is ``test``;
 validation is carved from the training split with a fixed seed. The splits are uint8 tensors in
-memory, so ``gpu_resident: true`` can hold them on the accelerator (``lit_classifier.data.gpu``).
-The files are read as data and checked, each malformed one an error naming it: MNIST's idx files by
-``idx_files`` (their header against their size, before anything is allocated), CIFAR's pickled
-batches by ``cifar_batches`` (which builds numpy arrays and nothing else), never by ``pickle.load``.
+memory, so ``gpu_resident: true`` can hold them on the accelerator (``lit_classifier.data.augment``).
+The files are read as data and checked by ``standard_files``, each malformed one an error naming it:
+MNIST's idx files (their header against their size, before anything is allocated), CIFAR's pickled
+batches (an unpickler that builds numpy arrays and nothing else), never by ``pickle.load``.
 
 A set is described by data (``StandardSet``: files, url, shape, statistics, how to download and
 read it); its class states only the defaults it changes (the CIFARs: a flip).
@@ -32,9 +32,8 @@ from torchvision.datasets.utils import download_and_extract_archive
 
 from lit_classifier.data.augment import Augmentation
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.cifar_batches import read_batches, read_class_names
-from lit_classifier.data.idx_files import read_idx_pair
 from lit_classifier.data.splits import ImageTensors, carve_validation, check_fraction, check_labels
+from lit_classifier.data.standard_files import read_batches, read_class_names, read_idx_pair
 from lit_classifier.errors import UnavailableError
 
 #: One split as read from the files: images (N, C, H, W) uint8, labels (N,), the class names.
@@ -78,8 +77,8 @@ _MNIST_FILES = (
 
 def _idx_set(reader: Any, mean: tuple[float, ...], std: tuple[float, ...]) -> StandardSet:
     """An MNIST-format set: four idx files under ``<reader name>/raw``, 28x28 gray images, read with
-    ``idx_files`` (the format is a header and bytes: nothing in it is executed); torchvision's reader
-    downloads them and names the classes."""
+    ``standard_files`` (the format is a header and bytes: nothing in it is executed); torchvision's
+    reader downloads them and names the classes."""
     folder = f"{reader.__name__}/raw"
 
     def download(data_dir: Path) -> None:
@@ -97,7 +96,7 @@ def _idx_set(reader: Any, mean: tuple[float, ...], std: tuple[float, ...]) -> St
 
 def _pickle_set(reader: Any, label_key: str, mean: tuple[float, ...], std: tuple[float, ...]) -> StandardSet:
     """A CIFAR-format set: python pickle batches and a meta file, 32x32 colour images, read with
-    ``cifar_batches`` (never torchvision's ``pickle.load``)."""
+    ``standard_files`` (never torchvision's ``pickle.load``)."""
     train_names = [name for name, _ in reader.train_list]
     test_names = [name for name, _ in reader.test_list]
 
