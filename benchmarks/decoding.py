@@ -40,7 +40,7 @@ from torchvision import transforms
 
 from lit_classifier import ImageFolderDataModule
 from lit_classifier.data.augment import FILE_AUGMENTATION
-from lit_classifier.data.encoded import IMAGENET_MEAN, IMAGENET_STD
+from lit_classifier.data.base import IMAGENET_MEAN, IMAGENET_STD
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

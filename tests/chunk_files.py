@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from data_files import write_image_folder
-from lit_classifier.data.optimize import main as optimize_command
+from lit_classifier.command.optimize import main as optimize_command
 
 
 def write_chunks(output: Path, samples: list[dict[str, Any]]) -> None:

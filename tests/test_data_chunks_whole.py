@@ -20,7 +20,7 @@ from chunk_files import converted_photos, write_chunks
 from data_files import write_image_folder
 from helpers import FAST, cli, finish, start
 from lit_classifier import ImageFolderDataModule
-from lit_classifier.data.optimize import main as optimize_command
+from lit_classifier.command.optimize import main as optimize_command
 
 TINY = ["--data.batch_size=4", "--data.image_size=16", "--plots.enabled=false"]
 
@@ -75,7 +75,8 @@ def test_a_killed_conversion_leaves_the_earlier_one_and_a_rerun_replaces_it(tmp_
     converted_photos(tmp_path / "chunks")
     earlier = {split: samples_in(tmp_path / "chunks" / split) for split in ("train", "val")}
     write_image_folder(tmp_path / "more", per_class=10)
-    command = [sys.executable, "-m", "lit_classifier.data.optimize", "--output_dir=chunks", "--num_workers=1"]
+    command = [sys.executable, "-m", "lit_classifier.command.optimize"]
+    command += ["--output_dir=chunks", "--num_workers=1"]
     stuck = start([*command, f"--data={__name__}.StuckAfterTraining", "--data.root=more"], tmp_path)
     try:
         deadline = time.monotonic() + 180

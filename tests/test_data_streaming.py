@@ -11,10 +11,10 @@ import torch
 from data_files import write_image_folder
 from helpers import FAST, assert_same_tensors, cli, run_dir
 from lit_classifier import StreamingDataModule
+from lit_classifier.command.optimize import main as optimize_command
 from lit_classifier.data import SyntheticDataModule, optimize_data
 from lit_classifier.data.augment import Augmentation
-from lit_classifier.data.optimize import main as optimize_command
-from lit_classifier.data.stream_loader import evaluation_batch_size
+from lit_classifier.data.streaming import evaluation_batch_size
 from lit_classifier.errors import ConfigError, DataError
 
 TINY = ["--data.image_size=16", "--data.batch_size=4", "--data.num_workers=0"]

@@ -12,7 +12,7 @@ import pytest
 from data_files import write_image_folder
 from helpers import FAST, cli, run_dir
 from lit_classifier import ClassifierModule, predict_images
-from lit_classifier.data.encoded import IMAGENET_MEAN, IMAGENET_STD
+from lit_classifier.data.base import IMAGENET_MEAN, IMAGENET_STD
 from lit_classifier.export import main
 from server_process import digit_png
 from test_readme import REPO, readme_blocks

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO
-from lit_classifier.data import optimize
+from lit_classifier.command import optimize
 
 
 def git(*args: str) -> str:

@@ -33,10 +33,9 @@ from pathlib import Path
 import pytest
 
 from lit_classifier import sweep
-from lit_classifier.command import lr_find
+from lit_classifier.command import lr_find, optimize
 from lit_classifier.command import plot as plot_command
 from lit_classifier.command.cli import run
-from lit_classifier.data import optimize
 from server_process import digit_png, served
 
 REPO = Path(__file__).resolve().parents[1]

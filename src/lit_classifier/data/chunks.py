@@ -34,6 +34,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from lit_classifier.checkpoints.io import is_local
+from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.interfaces import StoresEncoded
 from lit_classifier.data.splits import ImageTensors
 from lit_classifier.errors import DataError
@@ -118,6 +119,26 @@ def write_chunks(
         return
     with replaced_folder(Path(output_dir)) as staging:
         _write_splits(splits, info, str(staging), num_workers, chunk_bytes)
+
+
+def optimize_data(
+    data: ClassificationDataModule, output_dir: str, num_workers: int = 1, chunk_bytes: str = "64MB"
+) -> DataInfo:
+    """Write ``data``'s train, val and (if it has its own) test split as chunks under ``output_dir``.
+
+    Args:
+        data: the data module whose splits are written; ``setup`` is called here.
+        output_dir: a local folder or an object-store URL (``s3://bucket/path``); overwritten.
+        num_workers: processes that encode and write the samples.
+        chunk_bytes: size of one chunk file: what a process fetches at once when streaming.
+    """
+    data.setup("fit")
+    splits = {name: dataset for name, dataset in data.splits.items() if name in SPLITS}
+    if splits.get("test") is splits.get("val"):  # test is val: StreamingDataModule falls back alike
+        splits.pop("test", None)
+    info = DataInfo(list(data.class_names), data.dims, tuple(data.mean), tuple(data.std))
+    write_chunks(splits, info, output_dir, num_workers, chunk_bytes)
+    return info
 
 
 def _write_splits(

@@ -40,12 +40,12 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from lit_classifier.data.augment import FILE_AUGMENTATION, Augmentation
-from lit_classifier.data.decode import Decoder
-from lit_classifier.data.encoded import (
+from lit_classifier.data.base import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EncodedImagesDataModule,
 )
+from lit_classifier.data.decode import Decoder
 from lit_classifier.data.images import IMAGE_FORMATS, image_files, readable
 from lit_classifier.data.splits import check_fraction, random_split_indices
 from lit_classifier.errors import DataError

@@ -8,7 +8,7 @@
 ``datasets`` reads and caches the data (``pip install lit-classifier[hf]``; imported only here,
 when the splits are read). The images stay encoded in the Arrow tables (the image column is read
 with ``decode=False``) and are decoded one by one in the loader's workers, as image folders are
-(``encoded.EncodedImagesDataModule``). Class names come from the label column's ``ClassLabel``
+(``base.EncodedImagesDataModule``). Class names come from the label column's ``ClassLabel``
 feature (a column of other values is class-encoded first, its values sorted).
 """
 
@@ -25,8 +25,8 @@ from fsspec.utils import get_protocol
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from lit_classifier.data.base import EncodedImagesDataModule
 from lit_classifier.data.decode import Decoder
-from lit_classifier.data.encoded import EncodedImagesDataModule
 from lit_classifier.data.splits import check_fraction, check_labels, random_split_indices
 from lit_classifier.errors import ConfigError, DataError, UnavailableError, short_repr
 

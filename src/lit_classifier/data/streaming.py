@@ -1,6 +1,6 @@
 """Data that is not on the training machine: litdata's chunks, streamed from a folder or an object store.
 
-Convert once (``lit-classifier-optimize``, see ``lit_classifier.data.optimize``), then train on any
+Convert once (``lit-classifier-optimize``, see ``lit_classifier.command.optimize``), then train on any
 number of machines, each streaming only the chunks its processes read::
 
     lit-classifier-optimize --data lit_classifier.ImageFolderDataModule --data.root photos \\
@@ -9,7 +9,8 @@ number of machines, each streaming only the chunks its processes read::
         --config configs/trainer/ddp.yaml --config configs/trainer/multinode.yaml
 
 Class names, the image shape and the statistics come from the data (``chunks.DataInfo``). Samples
-are decoded and augmented as image folders do (``encoded.EncodedImagesDataModule``).
+are decoded and augmented as image folders do (``base.EncodedImagesDataModule``). litdata (the
+``stream`` extra) is imported only when a module is used, never by importing the package.
 
 What litdata's ``StreamingDataset`` and ``StreamingDataLoader`` guarantee, and this module relies on:
 
@@ -21,8 +22,8 @@ What litdata's ``StreamingDataset`` and ``StreamingDataLoader`` guarantee, and t
   chunks, so other ones each epoch when the split has several chunks, and the same ones when it
   is a single chunk; evaluation reads every sample exactly once, in whole batches, the last
   process taking what is left over, so processes may run different numbers of batches (see
-  ``sampling``). A split too small to give every process a batch is read in smaller batches
-  (``stream_loader.evaluation_batch_size``);
+  ``splits``). A split too small to give every process a batch is read in smaller batches
+  (``evaluation_batch_size``);
 - training order: chunks and the samples within them shuffled by (``seed``, epoch), the same on
   every machine and again on a restart;
 - the training loader's state (epoch, samples yielded) is saved in every checkpoint by Lightning,
@@ -31,18 +32,22 @@ What litdata's ``StreamingDataset`` and ``StreamingDataLoader`` guarantee, and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+import functools
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from lit_classifier.data.augment import FILE_AUGMENTATION, Augmentation, CollateBatch
+from lit_classifier.data.base import EncodedImagesDataModule
 from lit_classifier.data.chunks import check_chunks, read_info, split_dir
 from lit_classifier.data.decode import Decoder
-from lit_classifier.data.encoded import EncodedImagesDataModule
-from lit_classifier.data.splits import check_labels, process_grid
+from lit_classifier.data.splits import check_evaluation_size, check_labels, process_grid
 from lit_classifier.errors import DataError
+
+if TYPE_CHECKING:
+    from litdata import StreamingDataLoader, StreamingDataset
 
 
 class DecodeSample:
@@ -162,15 +167,13 @@ class StreamingDataModule(EncodedImagesDataModule):
         place for a resume; new images (``predict_root``) load as every module's do."""
         if split == "predict" and self.predict_root is not None:
             return super().loader(split)
-        from lit_classifier.data.stream_loader import EpochStreamingDataLoader, evaluation_batch_size
-
         train = split == "train"
         dataset: Any = self.dataset(split)
         batch_size = self.batch_size
         if not train:  # every process gets at least one batch
             batch_size = evaluation_batch_size(dataset, batch_size, process_grid(self.trainer)[0], split)
         workers = self.loader_workers
-        return EpochStreamingDataLoader(
+        return epoch_streaming_loader()(
             dataset,
             batch_size=batch_size,
             drop_last=train,  # training: full batches, the same number on every process
@@ -179,3 +182,49 @@ class StreamingDataModule(EncodedImagesDataModule):
             persistent_workers=workers > 0,
             pin_memory=self.trainer is not None and self.trainer.strategy.root_device.type == "cuda",
         )
+
+
+@functools.cache
+def epoch_streaming_loader() -> type[StreamingDataLoader]:
+    """litdata's ``StreamingDataLoader``, whose epoch after a resumed one is a new epoch; the class is
+    made on first use, so that importing this module does not import litdata.
+
+    After ``load_state_dict`` the loader replays the rest of the saved epoch and leaves that mode
+    (its public ``restore`` flag) only when its iterator runs to the end. Lightning, which knows the
+    epoch's batch count, stops drawing at the last batch without exhausting the iterator, and the
+    loader would then give the next epoch no batch at all. So the epoch begun after a resumed one
+    leaves the mode first (``tests/test_data_streaming.py`` resumes through here).
+    """
+    from litdata import StreamingDataLoader
+
+    class EpochStreamingDataLoader(StreamingDataLoader):
+        restore: bool  # StreamingDataLoader's own: it is replaying a loaded state
+        resumed = False  # the epoch that load_state_dict prepared has begun
+
+        def __iter__(self) -> Iterator[Any]:
+            if self.restore and self.resumed:
+                self.restore = False
+            self.resumed = self.restore
+            yield from super().__iter__()
+
+    return EpochStreamingDataLoader
+
+
+def samples_in(dataset: StreamingDataset) -> int:
+    """The samples of ``dataset`` over all processes (its ``len`` is this process's share)."""
+    return sum(end - start for start, end in dataset.region_of_interest)
+
+
+def evaluation_batch_size(dataset: StreamingDataset, batch_size: int, processes: int, split: str) -> int:
+    """``batch_size``, or less where needed so that each of ``processes`` gets a batch of ``dataset``.
+
+    litdata shares an evaluation split out in whole batches: ``samples // batch_size // processes``
+    to each process, and the rest to the last. With fewer than ``processes`` full batches in the
+    split, every process but the last gets nothing, and Lightning stops the run on a loader without
+    batches. Smaller batches leave every metric as it is (they are sums over samples).
+    """
+    if processes < 2:
+        return batch_size
+    samples = samples_in(dataset)
+    check_evaluation_size(samples, processes, split)
+    return min(batch_size, samples // processes)

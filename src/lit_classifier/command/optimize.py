@@ -4,13 +4,13 @@
         --output_dir chunks/photos                       # or s3://my-bucket/photos
     lit-classifier-optimize --data lit_classifier.CIFAR10DataModule --data.data_dir data \\
         --output_dir s3://my-bucket/cifar10
-    python -m lit_classifier.data.optimize --help
+    python -m lit_classifier.command.optimize --help
 
 The data module is chosen and configured exactly as for ``lit-classifier fit --data ...``; its
 splits (as it makes them: an image folder's seeded hold-out, CIFAR's carved validation) are
 written with ``litdata.optimize`` in ``--num_workers`` processes, with the class names, image
-shape and statistics beside them (``chunks``). Object-store URLs take litdata's credentials (for
-S3: the usual AWS environment variables or profile).
+shape and statistics beside them (``lit_classifier.data.chunks.optimize_data``). Object-store URLs
+take litdata's credentials (for S3: the usual AWS environment variables or profile).
 """
 
 from __future__ import annotations
@@ -20,28 +20,8 @@ import os
 from jsonargparse import ArgumentParser
 
 from lit_classifier.data.base import ClassificationDataModule
-from lit_classifier.data.chunks import SPLITS, DataInfo, write_chunks
+from lit_classifier.data.chunks import optimize_data
 from lit_classifier.errors import command_errors
-
-
-def optimize_data(
-    data: ClassificationDataModule, output_dir: str, num_workers: int = 1, chunk_bytes: str = "64MB"
-) -> DataInfo:
-    """Write ``data``'s train, val and (if it has its own) test split as chunks under ``output_dir``.
-
-    Args:
-        data: the data module whose splits are written; ``setup`` is called here.
-        output_dir: a local folder or an object-store URL (``s3://bucket/path``); overwritten.
-        num_workers: processes that encode and write the samples.
-        chunk_bytes: size of one chunk file: what a process fetches at once when streaming.
-    """
-    data.setup("fit")
-    splits = {name: dataset for name, dataset in data.splits.items() if name in SPLITS}
-    if splits.get("test") is splits.get("val"):  # test is val: StreamingDataModule falls back alike
-        splits.pop("test", None)
-    info = DataInfo(list(data.class_names), data.dims, tuple(data.mean), tuple(data.std))
-    write_chunks(splits, info, output_dir, num_workers, chunk_bytes)
-    return info
 
 
 def main(args: list[str] | None = None) -> None:
