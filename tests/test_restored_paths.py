@@ -5,11 +5,13 @@ the worst of the top k) once it has saved newer ones, and Lightning restores tha
 file a run resumes: a file naming ``.../checkpoints/../../../../victim.txt`` made ``fit --ckpt_path``
 delete ``victim.txt``. And ``last.ckpt``, a link to the newest ``epoch=N-step=M.ckpt``, stays linked
 to a removed file when a run is killed between removing the previous epoch's file and linking to the
-new one: ``--ckpt_path last`` then takes the newest checkpoint that is there, and says so.
+new one, and is missing when it is killed while Lightning replaces the link: ``--ckpt_path last`` then
+takes the newest checkpoint of that run that is there, and says so.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +195,24 @@ def test_plot_draws_a_run_whose_last_link_is_dangling(two_epochs: Path) -> None:
     plot_command.main([str(two_epochs.parent)])
 
     assert (two_epochs.parent / "misclassified.png").is_file()  # drawn by epoch 2's checkpoint
+
+
+@pytest.mark.parametrize("command", ["fit", "validate"])
+def test_a_run_killed_while_its_last_link_was_replaced_resumes_from_its_newest_checkpoint(
+    two_epochs: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Lightning removes last.ckpt, then links it to the new epoch's file: killed in between, the run
+    # has its epochs' files and no last.ckpt. An earlier run's last.ckpt must not stand in for it.
+    earlier = two_epochs.parent.parent / "version_earlier" / "checkpoints"
+    earlier.mkdir(parents=True)
+    (earlier / "last.ckpt").symlink_to((two_epochs / "epoch=0-step=3.ckpt").resolve())
+    (two_epochs / "last.ckpt").unlink()
+
+    ran = cli(command, *FAST, "--trainer.max_epochs=3", "--ckpt_path=last")
+
+    newest = two_epochs / "epoch=1-step=6.ckpt"
+    assert (
+        f"--ckpt_path last: {two_epochs} has no last.ckpt, so the newest checkpoint of that run is used: "
+        f"{newest}\n"
+    ) in capsys.readouterr().out
+    assert ran.trainer.global_step == (9 if command == "fit" else 0)

@@ -72,14 +72,21 @@ def run_checkpoint_callback(trainer: L.Trainer) -> ModelCheckpoint | None:
 
 def find_last_checkpoint(runs: Path, dirpath: Path | None = None) -> Path | None:
     """The newest ``last.ckpt`` or ``interrupted.ckpt`` of any run under ``runs`` (``runs/lightning_logs``),
-    or in ``dirpath`` (a ``--checkpoint.dirpath`` shared by the runs).
+    or in ``dirpath`` (a ``--checkpoint.dirpath`` shared by the runs); a folder with neither stands
+    for its newest checkpoint (``newest_checkpoint``).
 
     Lightning looks for ``--ckpt_path last`` only in the folder of the *new* run, which is always
     empty with a versioned logger; this looks in the earlier runs, which is what resuming means.
-    The ``last.ckpt`` found may link to a file that is gone (``newest_checkpoint`` stands in for it).
+    The ``last.ckpt`` found may link to a file that is gone (``newest_checkpoint`` stands in for it);
+    a run killed in the instant Lightning re-links it has none at all, and its newest epoch's file
+    stands in, rather than an earlier run's ``last.ckpt``.
     """
-    files = [*runs.glob(f"*/{CHECKPOINTS}/*.ckpt"), *(dirpath.glob("*.ckpt") if dirpath else [])]
-    candidates = [path for path in files if _RESUMABLE.match(path.name)]
+    folders = [*runs.glob(f"*/{CHECKPOINTS}"), *([dirpath] if dirpath else [])]
+    candidates = []
+    for folder in folders:
+        resumable = [path for path in folder.glob("*.ckpt") if _RESUMABLE.match(path.name)]
+        newest = newest_checkpoint(folder) if not resumable else None
+        candidates += resumable or ([newest] if newest else [])
     return max(candidates, key=_written, default=None)
 
 
@@ -111,7 +118,8 @@ def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str
     """``--ckpt_path last``: the newest resumable checkpoint of the runs under ``runs`` (or ``shared``),
     named in one line; outside ``fit`` none is an error, in ``fit`` an empty string (a new run).
     A ``last.ckpt`` linked to a file that is gone (a run killed while saving) stands for the newest
-    intact checkpoint of its run, and the line says so; a run with none left is an error."""
+    intact checkpoint of its run, and the line says so; a run with none left is an error. So does
+    the newest checkpoint of a run without ``last.ckpt`` (killed while it was re-linked)."""
     found = find_last_checkpoint(runs, shared) if runs else None
     if found is not None and not found.is_file():
         stand_in = newest_checkpoint(found.parent)
@@ -125,6 +133,12 @@ def resolve_last(runs: Path | None, shared: Path | None, subcommand: str) -> str
             f"that run is used: {stand_in}"
         )
         return str(stand_in)
+    if found is not None and not _RESUMABLE.match(found.name):
+        print(
+            f"--ckpt_path last: {found.parent} has no last.ckpt, so the newest checkpoint of that run is "
+            f"used: {found}"
+        )
+        return str(found)
     if found is None and subcommand != "fit":
         raise CheckpointError(
             f"--ckpt_path last: no last.ckpt or interrupted.ckpt under {runs}/*/checkpoints"
