@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from lit_classifier.serving.background import background_server, free_port
+from lit_classifier.serving.background import BackgroundServer, background_server, free_port
 
 #: The shared server's options (conftest's ``trained_server``), and those of the tests that start
 #: another: requests that arrive within 50 ms of each other share a batch, so concurrent ones surely do.
@@ -29,10 +29,17 @@ OPTIONS = ["--max_batch_size=8", "--batch_timeout=0.05", "--max_body_mb=1", "--a
 @contextmanager
 def served(args: list[str], cwd: Path) -> Iterator[str]:
     """``lit-classifier serve ARGS --port FREE`` started in ``cwd``: its base URL once ready."""
+    with served_process(args, cwd) as server:
+        yield server.url
+
+
+@contextmanager
+def served_process(args: list[str], cwd: Path) -> Iterator[BackgroundServer]:
+    """``served``, with the server's process id beside its URL."""
     port = free_port()
     command = [sys.executable, "-m", "lit_classifier", "serve", *args, f"--port={port}"]
     with background_server(command, port, cwd) as server:
-        yield server.url
+        yield server
     assert "Traceback" not in server.stderr, server.stderr[-3000:]
 
 

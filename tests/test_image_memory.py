@@ -15,9 +15,11 @@ import io
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import requests
 from PIL import Image
@@ -29,7 +31,7 @@ from lit_classifier import ImageFolderDataModule
 from lit_classifier.command.cli import ClassifierCLI
 from lit_classifier.data.decode import EvaluationImage
 from lit_classifier.errors import DataError
-from server_process import served
+from server_process import served, served_process
 from test_bad_input import one_error_line
 from test_data_images import peak_kib, reset_peak
 
@@ -219,3 +221,44 @@ def test_serve_answers_413_for_an_image_of_too_many_pixels_and_still_serves(
     assert refused.status_code == 413
     assert refused.json() == {"detail": f"cannot read image in the field image: {TOO_MANY}"}
     assert [response.status_code for response in answered] == [200, 200], [r.text for r in answered]
+
+
+def processes_peak_growth_mib(pids: list[int], action: Callable[[], object]) -> float:
+    """How much ``action`` raised the peak resident memory of the processes ``pids``, summed, in MiB."""
+    for pid in pids:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    before = [process_peak_kib(pid) for pid in pids]
+    action()
+    return sum(process_peak_kib(pid) - kib for pid, kib in zip(pids, before, strict=True)) / 1024
+
+
+def process_peak_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+
+
+@needs_peak_reset
+def test_serve_answers_three_thin_images_at_once_in_the_memory_of_three_photos(
+    checkpoint: Path, tmp_path: Path
+) -> None:
+    # 1 x 1,000,000 pixels: resized whole at the checkpoint's size, one took +1.9 GB in the server.
+    thin = write_blank_png(tmp_path / "thin.png", 1, 1_000_000).read_bytes()
+
+    with served_process([f"--ckpt_path={checkpoint}", "--accelerator=cpu"], tmp_path) as server:
+        # The server and its inference worker, where requests are decoded.
+        pids = [server.pid, *(child.pid for child in psutil.Process(server.pid).children(recursive=True))]
+
+        def three_at_once(data: bytes) -> None:
+            def post(_: int) -> int:
+                files = {"image": ("image", data)}
+                return requests.post(f"{server.url}/predict", files=files, timeout=60).status_code
+
+            with ThreadPoolExecutor(3) as pool:
+                assert list(pool.map(post, range(3))) == [200] * 3
+
+        photos_mib = processes_peak_growth_mib(pids, lambda: three_at_once(photo()))
+        thin_mib = processes_peak_growth_mib(pids, lambda: three_at_once(thin))
+
+    assert thin_mib < photos_mib + BOUND_MIB, (
+        f"three thin images +{thin_mib:.0f} MiB, photos +{photos_mib:.0f}"
+    )

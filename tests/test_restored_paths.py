@@ -11,7 +11,6 @@ takes the newest checkpoint of that run that is there, and says so.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any

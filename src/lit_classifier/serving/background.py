@@ -27,9 +27,10 @@ from pathlib import Path
 
 @dataclass
 class BackgroundServer:
-    """The server's base URL; once it has stopped, what it wrote to stderr."""
+    """The server's base URL and process id; once it has stopped, what it wrote to stderr."""
 
     url: str
+    pid: int
     stderr: str = ""
 
 
@@ -71,7 +72,7 @@ def background_server(
         list(command), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
-    server = BackgroundServer(f"http://127.0.0.1:{port}")
+    server = BackgroundServer(f"http://127.0.0.1:{port}", process.pid)
     try:
         _wait_until_healthy(process, server.url, start_seconds, dict(headers or {}))
         yield server
