@@ -87,7 +87,11 @@ def one_error_line(capsys: pytest.CaptureFixture[str], exit_info: pytest.Excepti
     ids=["validate", "serve"],
 )
 def test_a_hub_model_named_by_a_checkpoint_is_refused_before_any_fetch(
-    command: Callable[[Path], object], trained: Path, network: list[str], capsys: pytest.CaptureFixture[str]
+    command: Callable[[Path], object],
+    trained: Path,
+    network: list[str],
+    capsys: pytest.CaptureFixture[str],
+    never_serves: None,
 ) -> None:
     planted = plant(trained, lambda record: record.update(model=HUB_MODEL))
 

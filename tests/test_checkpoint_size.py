@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import litserve as ls
 import pytest
 import torch
 
@@ -76,12 +75,6 @@ def one_error_line(capsys: pytest.CaptureFixture[str], exit_info: pytest.Excepti
     return err.strip()
 
 
-@pytest.fixture
-def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``serve`` fails the test if it gets as far as starting its server (which would run until killed)."""
-    monkeypatch.setattr(ls.LitServer, "run", lambda *args, **kwargs: pytest.fail("the server started"))
-
-
 @needs_peak_reset
 @pytest.mark.parametrize(
     ("bomb", "command", "expected"),
@@ -111,7 +104,7 @@ def test_a_small_file_that_would_take_gigabytes_is_refused_within_the_commands_o
 
 
 def test_serve_refuses_the_wide_network_before_building_it(
-    trained: Path, no_server: None, capsys: pytest.CaptureFixture[str]
+    trained: Path, never_serves: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     checkpoint = edited(trained, wider)
 
@@ -209,7 +202,7 @@ def test_resuming_a_checkpoint_that_finished_more_epochs_than_max_epochs_is_one_
 
 
 def test_serve_refuses_an_image_size_at_odds_with_the_input_shape(
-    no_server: None, capsys: pytest.CaptureFixture[str]
+    never_serves: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_image_folder(Path("photos"), per_class=4)
     folder = ["--data=lit_classifier.ImageFolderDataModule", "--data.root=photos", "--data.num_workers=0"]
