@@ -20,7 +20,7 @@ import torch
 
 from chunk_files import converted_photos
 from helpers import FAST, cli, run_dir
-from lit_classifier import ClassifierModule
+from lit_classifier import ClassifierModule, DigitsDataModule
 from lit_classifier.checkpoints.record import Record
 from lit_classifier.checkpoints.trust import build
 
@@ -143,6 +143,34 @@ def test_a_checkpoints_data_module_reads_this_machine_only(
     assert exit_info.value.code == 2 and err.count("\n") == 1
     assert err.startswith(f"error: {planted}: its data module lit_classifier.{module} reads {option}=")
     assert f"give --data.{option} yourself" in err
+    assert listener.hits == 0
+
+
+class MirroredDigits(DigitsDataModule):
+    """A user's data module whose location argument has a name of its own choosing."""
+
+    def __init__(self, mirror: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mirror = mirror
+
+
+@pytest.mark.parametrize("mirror", ["https://example.com/digits.npz", ["here.npz", "s3://bucket/digits.npz"]])
+def test_a_location_is_refused_whatever_the_argument_that_names_it(
+    mirror: object, trained: Path, listener: Listener, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = {"class_path": f"{__name__}.MirroredDigits", "init_args": {"mirror": mirror}}
+    planted = plant(trained, lambda record: record.update(data=data))
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("validate", f"--ckpt_path={planted}", f"--trusted_modules=[{__name__}]", *FAST)
+
+    remote = mirror if isinstance(mirror, str) else mirror[1]
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        f"error: {planted}: its data module {__name__}.MirroredDigits reads mirror={remote!r}, which is "
+        "not on this machine, and a file does not choose where data is fetched from: give --data.mirror "
+        "yourself, or choose the data with --data\n"
+    )
     assert listener.hits == 0
 
 

@@ -152,6 +152,11 @@ def test_a_streaming_dataset_made_the_sole_reader_reads_every_sample(
     assert sorted(sample["index"] for sample in alone) == list(range(5))
 
 
+def test_the_builders_of_datasets_are_named() -> None:
+    pytest.importorskip("datasets")
+    assert {"imagefolder", "parquet", "csv"} <= framework.datasets_builders()
+
+
 def test_the_option_strings_and_the_help_text_hook() -> None:
     class Shouting(HelpTextFormatter):
         def help_text(self, action: Any, text: str) -> str:
@@ -165,7 +170,8 @@ def test_the_option_strings_and_the_help_text_hook() -> None:
 
 #: Undocumented names of the frameworks, which only ``framework.py`` may use.
 PRIVATE = re.compile(
-    r"\b(fit_loop|epoch_loop|batch_progress|epoch_progress|distributed_env|procs|_actions|_get_help_string)\b"
+    r"\b(fit_loop|epoch_loop|batch_progress|epoch_progress|distributed_env|procs|_actions|_get_help_string"
+    r"|_PACKAGED_DATASETS_MODULES)\b"
     r"|[\"'](loops|_class_path|_instantiator)[\"']|\btrainer\.callbacks\b(?!\+=)"
 )
 

@@ -1,13 +1,13 @@
-"""The one place that reads or changes what Lightning, litdata and argparse keep undocumented.
+"""The one place that reads or changes what Lightning, litdata, datasets and argparse keep undocumented.
 
 Everything else in the package uses their public interfaces. What is here has none: where the fit
 loop stands within an epoch (to save a sampler's place and to know a batch ended its epoch), how a
 checkpoint stores that place and the loaders' state, the keys LightningCLI adds to hyper-parameters,
 the processes Lightning's launcher started, the Trainer's list of callbacks (a plain attribute it
-does not declare), litdata's record of the process group, an argparse parser's options and its help
-formatter's hook. A release may change any of them without notice: ``tests/test_framework.py`` runs
-each against the installed versions, and fails when one changes, and checks that no other module
-reaches for them.
+does not declare), litdata's record of the process group, the builders of Hugging Face's
+``datasets``, an argparse parser's options and its help formatter's hook. A release may change any
+of them without notice: ``tests/test_framework.py`` runs each against the installed versions, and
+fails when one changes, and checks that no other module reaches for them.
 """
 
 from __future__ import annotations
@@ -119,6 +119,19 @@ def make_sole_reader(dataset: Any) -> None:
     samples out among them from that record."""
     env = dataset.distributed_env
     env.world_size, env.global_rank, env.num_nodes = 1, 0, 1
+
+
+# -- Hugging Face datasets ------------------------------------------------------------------------
+
+
+def datasets_builders() -> frozenset[str]:
+    """The names of ``datasets``' own builders (``imagefolder``, ``parquet``, ...): a set's ``path``
+    that names one reads local files; none without ``datasets`` installed."""
+    try:
+        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+    except ImportError:
+        return frozenset()
+    return frozenset(_PACKAGED_DATASETS_MODULES)
 
 
 # -- argparse ---------------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def _remove_stale(target: Path) -> None:
     prefix = f".{target.name}.partial-"
     for stale in target.parent.iterdir():
         owner = stale.name.removeprefix(prefix).split("-")[0]
-        if stale.name.startswith(prefix) and not stale.is_symlink() and not _alive(owner):
+        if stale.name.startswith(prefix) and not stale.is_symlink() and not process_alive(owner):
             shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -172,7 +172,7 @@ def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[object]]) -
     return path
 
 
-def _alive(pid: str) -> bool:
+def process_alive(pid: str) -> bool:
     """Whether the process ``pid`` (a staging folder's suffix) still runs."""
     if not pid.isdigit():
         return False

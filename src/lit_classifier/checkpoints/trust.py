@@ -41,6 +41,7 @@ from fsspec.utils import get_protocol
 from torch import nn
 
 from lit_classifier.errors import CheckpointError
+from lit_classifier.framework import datasets_builders
 from lit_classifier.specs import Spec, is_plain, resolve
 
 #: Where the networks that any checkpoint may name live (``nn.Module`` subclasses only).
@@ -58,8 +59,8 @@ USER_ONLY = ("trusted_data",)
 NO_WEIGHT_DOWNLOADS = {"pretrained": False, "weights": None}
 #: Keys of a network's ``kwargs`` (timm's ``create_model``) that say where weights come from.
 WEIGHT_SOURCES = ("pretrained", "weights", "pretrained_cfg", "pretrained_cfg_overlay", "checkpoint_path")
-#: A data module's arguments that say where its data comes from.
-DATA_LOCATIONS = ("input_dir", "data_dir", "root", "path", "predict_root")
+#: ``HuggingFaceDataModule``'s argument that names a set: a folder here, a builder, or a hub name.
+HUB_PATH = "path"
 
 
 def checked_spec(spec: Any, what: str, source: str) -> Spec:
@@ -163,20 +164,32 @@ def refuse_hub_models(spec: Spec, source: str) -> None:
 
 def local_data(spec: Spec, source: str, given: Collection[str] = ()) -> Spec:
     """``spec`` (a data module read from ``source``) that downloads nothing, with its cache where
-    the command puts it; a location (``DATA_LOCATIONS``) off this machine is refused, unless it is
-    one of the options ``given`` by the command, which replace the file's."""
+    the command puts it; an argument naming a location off this machine (any string in it that is a
+    URL, whatever the argument is called; a hub name as a Hugging Face ``path``) is refused, unless
+    it is one of the options ``given`` by the command, which replace the file's."""
     init_args = {name: value for name, value in spec["init_args"].items() if name != "cache_dir"}
     if "download" in init_args:
         init_args["download"] = False
-    for name in DATA_LOCATIONS:
-        value = init_args.get(name)
-        if name not in given and isinstance(value, str) and _off_this_machine(value, name):
+    for name, value in init_args.items():
+        remote = next((text for text in _strings(value) if _off_this_machine(text, name)), None)
+        if name not in given and remote is not None:
             raise CheckpointError(
-                f"{source}: its data module {spec['class_path']} reads {name}={value!r}, which is not on "
+                f"{source}: its data module {spec['class_path']} reads {name}={remote!r}, which is not on "
                 "this machine, and a file does not choose where data is fetched from: give "
                 f"--data.{name} yourself, or choose the data with --data"
             )
     return {**spec, "init_args": init_args}
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a plain-data ``value`` (lists and dicts walked)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    return []
 
 
 def _off_this_machine(location: str, name: str) -> bool:
@@ -184,13 +197,10 @@ def _off_this_machine(location: str, name: str) -> bool:
     is neither a folder or file here nor one of ``datasets``' own builders such as ``imagefolder``)."""
     if get_protocol(location) not in ("file", "local"):
         return True
-    if name != "path" or Path(location).expanduser().exists():
+    if name != HUB_PATH or Path(location).expanduser().exists():
         return False
-    try:
-        from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
-    except ImportError:  # without datasets nothing is fetched: the module cannot load at all
-        return False
-    return location not in _PACKAGED_DATASETS_MODULES
+    builders = datasets_builders()  # without datasets nothing is fetched: the module cannot load at all
+    return bool(builders) and location not in builders
 
 
 def is_allowed_class(class_path: str, base: type, packages: Sequence[str], what: str, source: str) -> bool:

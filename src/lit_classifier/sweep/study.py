@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 
 from lit_classifier.errors import InputError
-from lit_classifier.outputs import _alive
+from lit_classifier.outputs import process_alive
 from lit_classifier.sweep.config import SweepConfig
 
 HEARTBEAT_S = 10  # a write per running trial this often: cheap in SQLite, and a kill found in 20 s
@@ -125,7 +125,7 @@ def fail_dead_trials(study: optuna.Study, storage: RDBStorage) -> list[int]:
     study_id = storage.get_study_id_from_name(study.study_name)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker_host, _, pid = str(trial.user_attrs.get(WORKER, "")).rpartition(":")
-        if worker_host != host or _alive(pid) or not pid:
+        if worker_host != host or process_alive(pid) or not pid:
             continue
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         if storage.set_trial_state_values(trial_id, TrialState.FAIL):
