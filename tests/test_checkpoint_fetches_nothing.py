@@ -154,7 +154,10 @@ class MirroredDigits(DigitsDataModule):
         self.mirror = mirror
 
 
-@pytest.mark.parametrize("mirror", ["https://example.com/digits.npz", ["here.npz", "s3://bucket/digits.npz"]])
+@pytest.mark.parametrize(
+    "mirror",
+    ["https://example.com/digits.npz", "HTTPS://example.com/digits.npz", ["here.npz", "s3://bucket/x"]],
+)
 def test_a_location_is_refused_whatever_the_argument_that_names_it(
     mirror: object, trained: Path, listener: Listener, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,6 +174,16 @@ def test_a_location_is_refused_whatever_the_argument_that_names_it(
         "not on this machine, and a file does not choose where data is fetched from: give --data.mirror "
         "yourself, or choose the data with --data\n"
     )
+    assert listener.hits == 0
+
+
+def test_a_string_that_only_looks_like_a_url_is_read_as_given(trained: Path, listener: Listener) -> None:
+    data = {"class_path": f"{__name__}.MirroredDigits", "init_args": {"mirror": "std::vector"}}
+    planted = plant(trained, lambda record: record.update(data=data))
+
+    validated = cli("validate", f"--ckpt_path={planted}", f"--trusted_modules=[{__name__}]", *FAST)
+
+    assert validated.datamodule.mirror == "std::vector"
     assert listener.hits == 0
 
 

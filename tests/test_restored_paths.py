@@ -11,6 +11,7 @@ takes the newest checkpoint of that run that is there, and says so.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,12 +207,15 @@ def test_a_run_killed_while_its_last_link_was_replaced_resumes_from_its_newest_c
     earlier.mkdir(parents=True)
     (earlier / "last.ckpt").symlink_to((two_epochs / "epoch=0-step=3.ckpt").resolve())
     (two_epochs / "last.ckpt").unlink()
+    # A learning-rate finder killed in the run's folder leaves a hidden checkpoint: no state of the run.
+    shutil.copy(two_epochs / "epoch=0-step=3.ckpt", two_epochs / ".lr_find_1234.ckpt")
 
-    ran = cli(command, *FAST, "--trainer.max_epochs=3", "--ckpt_path=last")
+    cli(command, *FAST, "--trainer.max_epochs=3", "--ckpt_path=last")
 
     newest = two_epochs / "epoch=1-step=6.ckpt"
+    out = capsys.readouterr().out
     assert (
         f"--ckpt_path last: {two_epochs} has no last.ckpt, so the newest checkpoint of that run is used: "
         f"{newest}\n"
-    ) in capsys.readouterr().out
-    assert ran.trainer.global_step == (9 if command == "fit" else 0)
+    ) in out
+    assert command != "fit" or "resuming after epoch 2 (global step 6)" in out

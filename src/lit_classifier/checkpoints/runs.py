@@ -79,7 +79,8 @@ def find_last_checkpoint(runs: Path, dirpath: Path | None = None) -> Path | None
     empty with a versioned logger; this looks in the earlier runs, which is what resuming means.
     The ``last.ckpt`` found may link to a file that is gone (``newest_checkpoint`` stands in for it);
     a run killed in the instant Lightning re-links it has none at all, and its newest epoch's file
-    stands in, rather than an earlier run's ``last.ckpt``.
+    stands in, rather than an earlier run's ``last.ckpt``; so does the newest checkpoint of a run
+    that keeps no ``last.ckpt`` (``--checkpoint.save_last false``).
     """
     folders = [*runs.glob(f"*/{CHECKPOINTS}"), *([dirpath] if dirpath else [])]
     candidates = []
@@ -168,9 +169,14 @@ def newest_checkpoint(folder: Path) -> Path | None:
 
     ``last.ckpt`` links to the newest ``epoch=N-step=M.ckpt``; a run killed after removing the
     previous epoch's file and before linking to the new one leaves it linked to a file that is gone,
-    and the new epoch's file beside it. ``best.ckpt`` is an earlier state, never the newest.
+    and the new epoch's file beside it. ``best.ckpt`` is an earlier state, never the newest; hidden
+    files (``.lr_find_*.ckpt``, left by a learning-rate finder that was killed) are no run's state.
     """
-    found = (path for path in folder.glob("*.ckpt") if path.is_file() and path.name != BEST)
+    found = (
+        path
+        for path in folder.glob("*.ckpt")
+        if path.is_file() and path.name != BEST and not path.name.startswith(".")
+    )
     return max(found, key=_written, default=None)
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from fsspec.registry import known_implementations
 from fsspec.utils import get_protocol
 from torch import nn
 
@@ -193,9 +194,12 @@ def _strings(value: Any) -> list[str]:
 
 
 def _off_this_machine(location: str, name: str) -> bool:
-    """Whether reading ``location`` fetches it: a URL, or a Hugging Face hub name (a ``path`` that
-    is neither a folder or file here nor one of ``datasets``' own builders such as ``imagefolder``)."""
-    if get_protocol(location) not in ("file", "local"):
+    """Whether reading ``location`` fetches it: a URL of a file system fsspec knows (``s3://``,
+    ``https://``, ``hf://``, chained ``simplecache::s3://``; ``std::vector`` is no URL), or a Hugging
+    Face hub name (a ``path`` that is neither a folder or file here nor one of ``datasets``' own
+    builders such as ``imagefolder``)."""
+    protocol = get_protocol(location).lower()  # "file" for a path, also one holding "::" or "C:"
+    if protocol not in ("file", "local") and protocol in known_implementations:
         return True
     if name != HUB_PATH or Path(location).expanduser().exists():
         return False
