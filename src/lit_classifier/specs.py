@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -54,6 +54,15 @@ def is_plain(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(key, str) and key != "class_path" and is_plain(v) for key, v in value.items())
     return False
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string in plain-data ``value``: itself, or those in its lists, tuples and dict values."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple | dict):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from strings_in(item)
 
 
 def factory_target(factory: Callable[..., Any]) -> Callable[..., Any]:

@@ -43,7 +43,7 @@ from torch import nn
 
 from lit_classifier.errors import CheckpointError
 from lit_classifier.framework import datasets_builders
-from lit_classifier.specs import Spec, is_plain, resolve
+from lit_classifier.specs import Spec, is_plain, resolve, strings_in
 
 #: Where the networks that any checkpoint may name live (``nn.Module`` subclasses only).
 NETWORK_PACKAGES = ("lit_classifier.models", "timm")
@@ -172,7 +172,7 @@ def local_data(spec: Spec, source: str, given: Collection[str] = ()) -> Spec:
     if "download" in init_args:
         init_args["download"] = False
     for name, value in init_args.items():
-        remote = next((text for text in _strings(value) if _off_this_machine(text, name)), None)
+        remote = next((text for text in strings_in(value) if _off_this_machine(text, name)), None)
         if name not in given and remote is not None:
             raise CheckpointError(
                 f"{source}: its data module {spec['class_path']} reads {name}={remote!r}, which is not on "
@@ -180,17 +180,6 @@ def local_data(spec: Spec, source: str, given: Collection[str] = ()) -> Spec:
                 f"--data.{name} yourself, or choose the data with --data"
             )
     return {**spec, "init_args": init_args}
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string in a plain-data ``value`` (lists and dicts walked)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list | tuple):
-        return [text for item in value for text in _strings(item)]
-    if isinstance(value, dict):
-        return [text for item in value.values() for text in _strings(item)]
-    return []
 
 
 def _off_this_machine(location: str, name: str) -> bool:

@@ -21,14 +21,15 @@ from typing import Any
 
 import torch
 import yaml
-from fsspec.utils import get_protocol
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from lit_classifier.checkpoints.io import is_local
 from lit_classifier.data.base import EncodedImagesDataModule
 from lit_classifier.data.decode import Decoder
 from lit_classifier.data.splits import check_fraction, check_labels, random_split_indices
 from lit_classifier.errors import ConfigError, DataError, UnavailableError, short_repr
+from lit_classifier.specs import strings_in
 
 TABLE_FORMATS = {".parquet": "parquet", ".arrow": "arrow"}
 #: The files of a data set folder that ``datasets`` reads its ``configs`` (which files make up the
@@ -68,22 +69,13 @@ def refuse_remote_data_files(local: Path) -> None:
             raise DataError(f"{card}: its YAML does not parse ({_first_line(error)})") from None
         configs = fields.get("configs") if isinstance(fields, dict) else None
         for config in configs if isinstance(configs, list) else []:
-            for location in _strings(config.get("data_files") if isinstance(config, dict) else None):
-                if get_protocol(location) not in ("file", "local"):
+            for location in strings_in(config.get("data_files") if isinstance(config, dict) else None):
+                if not is_local(location):
                     raise DataError(
                         f"{card}: its configs list the data file {short_repr(location)}, which is not on "
                         "this machine, and a folder is read from this machine only: download the file into "
                         "the folder and list it by its path there"
                     )
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """The strings in ``value``, a card's ``data_files`` (a pattern, a list, splits with paths)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list | dict):
-        for item in value.values() if isinstance(value, dict) else value:
-            yield from _strings(item)
 
 
 class EncodedRows(Dataset):
