@@ -172,8 +172,10 @@ def local_data(spec: Spec, source: str, given: Collection[str] = ()) -> Spec:
     if "download" in init_args:
         init_args["download"] = False
     for name, value in init_args.items():
+        if name in given:  # the command's value replaces the file's
+            continue
         remote = next((text for text in strings_in(value) if _off_this_machine(text, name)), None)
-        if name not in given and remote is not None:
+        if remote is not None:
             raise CheckpointError(
                 f"{source}: its data module {spec['class_path']} reads {name}={remote!r}, which is not on "
                 "this machine, and a file does not choose where data is fetched from: give "
