@@ -21,8 +21,7 @@ import torch
 from chunk_files import converted_photos
 from helpers import FAST, cli, run_dir
 from lit_classifier import ClassifierModule, DigitsDataModule
-from lit_classifier.checkpoints.record import Record
-from lit_classifier.checkpoints.trust import build
+from lit_classifier.checkpoints.trust import build, trusted_network
 
 TINY_TIMM = ["--model.model=lit_classifier.models.TimmModel", "--model.model.name=test_resnet.r160_in1k"]
 
@@ -114,7 +113,7 @@ def test_a_timm_network_from_a_checkpoint_fetches_no_weights(listener: Listener)
 def test_torchvision_weights_named_in_a_checkpoint_are_not_fetched(
     network: dict[str, Any], lookups: list[str]
 ) -> None:
-    spec = Record(network=network).network_spec("planted.ckpt")
+    spec = trusted_network(network, "planted.ckpt")
     built = build(spec)
 
     assert spec["init_args"]["weights"] is None

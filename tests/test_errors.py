@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 from torch.utils.data import TensorDataset
 
 from helpers import FAST, cli, run_dir
+from lit_classifier import train_model
 from lit_classifier.data.base import ClassificationDataModule
+from lit_classifier.models import SmallCNN
 
 
 class ThreeClassData(ClassificationDataModule):
@@ -90,3 +93,46 @@ def test_missing_data_folder_is_one_line_naming_it(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert f"error: image folder {Path('no_such_folder').resolve()} does not exist" in err
     assert "Traceback" not in err
+
+
+def test_a_checkpoint_of_a_network_built_in_python_asks_for_the_network(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    network = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    result = train_model(network, epochs=1, limit_train_batches=1, limit_val_batches=1)
+    checkpoint = Path(result.trainer.checkpoint_callback.last_model_path)
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("validate", f"--ckpt_path={checkpoint}")
+
+    assert exit_info.value.code == 2
+    assert (
+        f"error: {checkpoint} does not say how its network torch.nn.modules.container.Sequential was "
+        "built (it was built in Python): give it yourself, --model.model" in capsys.readouterr().err
+    )
+
+
+def test_a_checkpoint_of_the_default_network_built_in_python_is_evaluated_as_it_is() -> None:
+    result = train_model(SmallCNN(), epochs=1, limit_train_batches=1)
+    checkpoint = result.trainer.checkpoint_callback.last_model_path
+
+    validated = cli("validate", f"--ckpt_path={checkpoint}").trainer
+
+    assert float(validated.callback_metrics["val_acc"]) == pytest.approx(result.history[-1]["val_acc"])
+
+
+def test_a_checkpoint_that_does_not_describe_its_network_asks_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = run_dir(cli("fit", *FAST)) / "checkpoints" / "last.ckpt"
+    saved = torch.load(checkpoint, weights_only=True)
+    del saved["hyper_parameters"]["model"]
+    edited = tmp_path / "edited.ckpt"
+    torch.save(saved, edited)
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli("validate", f"--ckpt_path={edited}")
+
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: {edited} does not describe its network: give it with --model.model" in err

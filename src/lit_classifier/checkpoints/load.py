@@ -5,7 +5,7 @@ when it is the caller's class or a subclass of it, and the allowlist permits it 
 the one place that decides, for ``load_from_checkpoint`` and the command line alike), with the
 init arguments the checkpoint records (``module_arguments``); the network comes from ``model=`` or,
 if not given, from the record's description when ``lit_classifier.checkpoints.trust`` allows it and
-its size fits the file's weights (``described_network``); the optimizer and scheduler are never built
+its size fits the file's weights (``trust.trusted_network``); the optimizer and scheduler are never built
 from a file.
 A checkpoint made for another class count, image shape or architecture is refused, naming the first
 difference, before any weight is copied.
@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import lightning as L
-import torch
 from torch import Tensor, nn
-from torch.nn.parameter import is_lazy
 
 from lit_classifier.checkpoints.io import load_checkpoint_file
 from lit_classifier.checkpoints.record import Record
-from lit_classifier.checkpoints.trust import build, trusted_module
+from lit_classifier.checkpoints.trust import build, trusted_module, trusted_network
 from lit_classifier.errors import CheckpointError, FitError
 from lit_classifier.models.heads import check_input_shape
-from lit_classifier.specs import Spec, class_path_of, init_parameters, is_plain
+from lit_classifier.specs import class_path_of, init_parameters, is_plain
 
 
 class RecordedModule(Protocol):
@@ -48,12 +46,6 @@ class RecordedModule(Protocol):
 
 
 ModuleT = TypeVar("ModuleT", bound=RecordedModule)
-
-#: How much memory beyond its weights the network a checkpoint describes may take when built: the
-#: module then resizes a head built for other classes (a 1000-class ImageNet head for a 10-class
-#: checkpoint), so the network may exceed the weights by such a head, up to twice them plus 256 MiB
-#: (the 21k-class head of a ViT-B is 64 MiB). Any more, and a 1 MB file could fill gigabytes.
-SIZE_FACTOR, SIZE_ALLOWANCE = 2, 256 * 2**20
 
 
 def load_module(
@@ -88,7 +80,7 @@ def load_module(
     if model is not None:
         network = model
     else:
-        network = build(described_network(record, checkpoint, source, trusted_modules))
+        network = build(trusted_network(record.network, source, trusted_modules, checkpoint["state_dict"]))
     built = module_class(record, source, cls, family, trusted_modules)
     accepted = init_parameters(built)
     arguments = module_arguments(record, built)
@@ -129,58 +121,6 @@ def module_arguments(record: Record, cls: type) -> dict[str, Any]:
     ``class_weights``, among them), plain data only: the run's values, repeated by no one."""
     accepted = init_parameters(cls)
     return {k: v for k, v in record.arguments.items() if k in accepted and is_plain(v)}
-
-
-def described_network(
-    record: Record, checkpoint: Mapping[str, Any], source: str, trusted_modules: Sequence[str] = ()
-) -> Spec:
-    """The network that ``record`` (read from ``checkpoint``) describes, allowlisted
-    (``Record.network_spec``) and sized against the checkpoint's weights (``check_network_size``):
-    what may be built for it."""
-    spec = record.network_spec(source, trusted_modules)
-    check_network_size(spec, checkpoint["state_dict"], source)
-    return spec
-
-
-def check_network_size(spec: Spec, weights: Mapping[str, Any], source: str) -> None:
-    """Refuse the network of ``spec`` when built as described it would take far more memory than
-    the ``weights`` it is for (``SIZE_FACTOR``, ``SIZE_ALLOWANCE``), naming its largest tensor that
-    differs from the file's: ``SmallCNN(hidden=1000000)`` in a 1 MB file would take 4 GB before the
-    shapes were compared. It is built on the meta device (shapes without memory) to be sized; lazy
-    layers, shaped by the first batch, are left out. A network that cannot be built there (it reads
-    the values of tensors while built, as torchvision's RegNets do) is refused as one that cannot be
-    sized: only the user may choose to build it."""
-    try:
-        with torch.device("meta"):
-            network = build(spec)
-    # The class refuses the file's arguments, or reads values of tensors while built (meta ones have none).
-    except (TypeError, ValueError, RuntimeError, ImportError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".!")
-        raise CheckpointError(
-            f"{source}: its network {spec['class_path']} cannot be built as the file describes it without "
-            f"taking memory (on the meta device, to be sized first): {reason}. Give it yourself with "
-            "--model.model (Python: model=...)"
-        ) from None
-    tensors = [(n, t) for n, t in (*network.named_parameters(), *network.named_buffers()) if not is_lazy(t)]
-    described = sum(tensor.nbytes for _, tensor in tensors)
-    stored = sum(tensor.nbytes for tensor in weights.values() if isinstance(tensor, Tensor))
-    if described <= SIZE_FACTOR * stored + SIZE_ALLOWANCE:
-        return
-    # The network's weights are the module's "model" (the ClassifierModule argument that takes it).
-    differing = [(n, t) for n, t in tensors if not _same_shape(weights.get(f"model.{n}"), t)]
-    name, largest = max(differing or tensors, key=lambda named: named[1].nbytes)
-    saved = weights.get(f"model.{name}")
-    theirs = f"the file's is {tuple(saved.shape)}" if isinstance(saved, Tensor) else "the file has none"
-    raise CheckpointError(
-        f"{source}: its network {spec['class_path']}, built as described, would take "
-        f"{described / 2**20:,.0f} MiB for {stored / 2**20:,.1f} MiB of weights (its model.{name} "
-        f"would be shaped {tuple(largest.shape)}; {theirs}): the description does not fit the weights. "
-        "Give the network yourself with --model.model (Python: model=...)"
-    )
-
-
-def _same_shape(saved: Any, tensor: Tensor) -> bool:
-    return isinstance(saved, Tensor) and saved.shape == tensor.shape
 
 
 def check_checkpoint_fits(

@@ -22,7 +22,7 @@ from typing import Any
 import lightning as L
 from torch import nn
 
-from lit_classifier.checkpoints.trust import trusted_data, trusted_network
+from lit_classifier.checkpoints.trust import trusted_data
 from lit_classifier.data.augment import merged_options
 from lit_classifier.errors import CheckpointError, short_repr
 from lit_classifier.framework import CLASS_PATH_KEY
@@ -133,20 +133,6 @@ class Record:
         """The ``ClassifierModule`` arguments of what the network was trained for (``None``: unknown)."""
         names = self.class_names or None
         return {"num_classes": self.num_classes, "class_names": names, "input_shape": self.input_shape}
-
-    def network_spec(self, source: str, trusted_modules: Sequence[str] = ()) -> Spec:
-        """The checked description of the network, or an error saying what to do."""
-        spec = self.network
-        if isinstance(spec, dict) and spec.get("init_args", {}) is None:
-            raise CheckpointError(
-                f"{source} does not say how its network {spec.get('class_path')} was built (it was built "
-                "in Python): give it yourself, --model.model on the command line or model=... in Python"
-            )
-        if spec is None:
-            raise CheckpointError(
-                f"{source} does not describe its network: give it with --model.model (model=...)"
-            )
-        return trusted_network(spec, source, trusted_modules)
 
     def data_spec(
         self, source: str, trusted_modules: Sequence[str] = (), given: Collection[str] = ()

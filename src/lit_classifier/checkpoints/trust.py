@@ -32,14 +32,16 @@ Optimizers and schedulers are never built from a file at all (``lit_classifier.c
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from fsspec.registry import known_implementations
 from fsspec.utils import get_protocol
-from torch import nn
+from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 
 from lit_classifier.errors import CheckpointError
 from lit_classifier.framework import datasets_builders
@@ -63,6 +65,12 @@ WEIGHT_SOURCES = ("pretrained", "weights", "pretrained_cfg", "pretrained_cfg_ove
 #: ``HuggingFaceDataModule``'s argument that names a set: a folder here, a builder, or a hub name.
 HUB_PATH = "path"
 
+#: How much memory beyond its weights the network a checkpoint describes may take when built: the
+#: module then resizes a head built for other classes (a 1000-class ImageNet head for a 10-class
+#: checkpoint), so the network may exceed the weights by such a head, up to twice them plus 256 MiB
+#: (the 21k-class head of a ViT-B is 64 MiB). Any more, and a 1 MB file could fill gigabytes.
+SIZE_FACTOR, SIZE_ALLOWANCE = 2, 256 * 2**20
+
 
 def checked_spec(spec: Any, what: str, source: str) -> Spec:
     """``spec`` as ``{"class_path": str, "init_args": dict}``, or an error naming ``source``."""
@@ -81,22 +89,75 @@ def checked_spec(spec: Any, what: str, source: str) -> Spec:
     return {"class_path": spec["class_path"], "init_args": kept}
 
 
-def trusted_network(spec: Any, source: str, trusted_modules: Sequence[str] = ()) -> Spec:
+def trusted_network(
+    spec: Any, source: str, trusted_modules: Sequence[str] = (), weights: Mapping[str, Any] | None = None
+) -> Spec:
     """The network ``spec`` read from ``source``, checked against the allowlist (nothing is called),
-    with no weights to fetch."""
+    with no weights to fetch, and sized against the file's ``weights`` (``check_network_size``)."""
+    if spec is None:
+        raise CheckpointError(
+            f"{source} does not describe its network: give it with --model.model (model=...)"
+        )
+    if isinstance(spec, dict) and spec.get("init_args", {}) is None:
+        raise CheckpointError(
+            f"{source} does not say how its network {spec.get('class_path')} was built (it was built in "
+            "Python): give it yourself, --model.model on the command line or model=... in Python"
+        )
     spec = without_weight_downloads(checked_spec(spec, "network", source))
     class_path = spec["class_path"]
     if is_allowed_class(class_path, nn.Module, (*NETWORK_PACKAGES, *trusted_modules), "network", source):
         refuse_hub_models(spec, source)
-        return spec
-    if _within(class_path, ("torchvision.models",)) and _is_torchvision_builder(class_path):
-        return spec
+    elif not (_within(class_path, ("torchvision.models",)) and _is_torchvision_builder(class_path)):
+        raise CheckpointError(
+            f"{source} names the network {class_path}, which is not on the list of networks a file may "
+            f"build (nn.Module classes of {', '.join(NETWORK_PACKAGES)}, torchvision's model builders). "
+            f"If you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}] (Python: "
+            "trusted_modules=[...]), or give the network yourself with --model.model (Python: model=...)"
+        )
+    if weights is not None:
+        check_network_size(spec, weights, source)
+    return spec
+
+
+def check_network_size(spec: Spec, weights: Mapping[str, Any], source: str) -> None:
+    """Refuse the network of ``spec`` when built as described it would take far more memory than
+    the ``weights`` it is for (``SIZE_FACTOR``, ``SIZE_ALLOWANCE``), naming its largest tensor that
+    differs from the file's: ``SmallCNN(hidden=1000000)`` in a 1 MB file would take 4 GB before the
+    shapes were compared. It is built on the meta device (shapes without memory) to be sized; lazy
+    layers, shaped by the first batch, are left out. A network that cannot be built there (it reads
+    the values of tensors while built, as torchvision's RegNets do) is refused as one that cannot be
+    sized: only the user may choose to build it."""
+    try:
+        with torch.device("meta"):
+            network = build(spec)
+    # The class refuses the file's arguments, or reads values of tensors while built (meta ones have none).
+    except (TypeError, ValueError, RuntimeError, ImportError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".!")
+        raise CheckpointError(
+            f"{source}: its network {spec['class_path']} cannot be built as the file describes it without "
+            f"taking memory (on the meta device, to be sized first): {reason}. Give it yourself with "
+            "--model.model (Python: model=...)"
+        ) from None
+    tensors = [(n, t) for n, t in (*network.named_parameters(), *network.named_buffers()) if not is_lazy(t)]
+    described = sum(tensor.nbytes for _, tensor in tensors)
+    stored = sum(tensor.nbytes for tensor in weights.values() if isinstance(tensor, Tensor))
+    if described <= SIZE_FACTOR * stored + SIZE_ALLOWANCE:
+        return
+    # The network's weights are the module's "model" (the ClassifierModule argument that takes it).
+    differing = [(n, t) for n, t in tensors if not _same_shape(weights.get(f"model.{n}"), t)]
+    name, largest = max(differing or tensors, key=lambda named: named[1].nbytes)
+    saved = weights.get(f"model.{name}")
+    theirs = f"the file's is {tuple(saved.shape)}" if isinstance(saved, Tensor) else "the file has none"
     raise CheckpointError(
-        f"{source} names the network {class_path}, which is not on the list of networks a file may "
-        f"build (nn.Module classes of {', '.join(NETWORK_PACKAGES)}, torchvision's model builders). "
-        f"If you trust it, pass --trusted_modules [{class_path.rsplit('.', 1)[0]}] (Python: "
-        "trusted_modules=[...]), or give the network yourself with --model.model (Python: model=...)"
+        f"{source}: its network {spec['class_path']}, built as described, would take "
+        f"{described / 2**20:,.0f} MiB for {stored / 2**20:,.1f} MiB of weights (its model.{name} "
+        f"would be shaped {tuple(largest.shape)}; {theirs}): the description does not fit the weights. "
+        "Give the network yourself with --model.model (Python: model=...)"
     )
+
+
+def _same_shape(saved: Any, tensor: Tensor) -> bool:
+    return isinstance(saved, Tensor) and saved.shape == tensor.shape
 
 
 def trusted_data(

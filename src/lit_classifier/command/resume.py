@@ -31,14 +31,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType
 
 from lit_classifier.checkpoints.io import is_local, load_checkpoint_file
-from lit_classifier.checkpoints.load import described_network, module_arguments, module_class
+from lit_classifier.checkpoints.load import module_arguments, module_class
 from lit_classifier.checkpoints.record import Record
 from lit_classifier.checkpoints.runs import (
     SPECIAL_CKPT_PATHS,
     check_ckpt_path,
     resolve_named,
 )
-from lit_classifier.checkpoints.trust import checked_spec, local_data
+from lit_classifier.checkpoints.trust import checked_spec, local_data, trusted_network
 from lit_classifier.command.parser import Defaults
 from lit_classifier.errors import CheckpointError, FitError, NonFiniteLossError
 from lit_classifier.module import ClassifierModule
@@ -87,8 +87,14 @@ def apply(
         if config.get(f"model.init_args.{name}") is None and saved is not None:
             config[f"model.init_args.{name}"] = saved
     network = "model.init_args.model"
-    if minimal_spec(config[network]) == Namespace(class_path=defaults.network):
-        config[network] = _namespace(described_network(record, checkpoint, value, trusted))
+    # A network of the default class built in Python (train_model(SmallCNN())) is rebuilt with the
+    # default arguments: the weights then say whether they fit.
+    default_in_python = {"class_path": class_path_of(resolve(defaults.network)), "init_args": None}
+    if minimal_spec(config[network]) == Namespace(class_path=defaults.network) and (
+        record.network != default_in_python
+    ):
+        spec = trusted_network(record.network, value, trusted, checkpoint["state_dict"])
+        config[network] = _namespace(spec)
     given_data = minimal_spec(config["data"])
     given = list((given_data.get("init_args") or Namespace()).keys())
     chosen = class_path_of(resolve(given_data["class_path"]))
