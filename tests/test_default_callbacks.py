@@ -16,6 +16,7 @@ from helpers import FAST, assert_same_tensors, cli
 from lit_classifier import train_model
 from lit_classifier.callbacks import (
     CALLBACKS,
+    EarlyStop,
     HeadFirstFinetuning,
     Interruption,
     LRRangeTest,
@@ -26,7 +27,7 @@ from lit_classifier.callbacks import (
 )
 from lit_classifier.models import SmallCNN
 
-NOT_ASKED_FOR = (HeadFirstFinetuning, LRRangeTest, SpeedOptions)
+NOT_ASKED_FOR = (HeadFirstFinetuning, LRRangeTest, SpeedOptions, EarlyStop)
 
 
 def kinds(trainer: L.Trainer) -> set[type]:

@@ -162,8 +162,12 @@ def test_max_time_says_that_the_time_ran_out(capsys: pytest.CaptureFixture[str])
     [
         (["--checkpoint.monitor=val_los"], "--checkpoint.monitor val_los"),
         ([*EARLY_STOPPING[:2], "--trainer.callbacks.monitor=val_los"], "EarlyStopping(monitor='val_los')"),
+        (
+            ["--early_stopping.patience=1", "--early_stopping.monitor=val_los"],
+            "--early_stopping.monitor val_los",
+        ),
     ],
-    ids=["checkpoint", "early-stopping"],
+    ids=["checkpoint", "early-stopping", "early-stopping-option"],
 )
 def test_a_misspelt_monitor_is_one_error_line_before_any_work(
     args: list[str], named: str, capsys: pytest.CaptureFixture[str]

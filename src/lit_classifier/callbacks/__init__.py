@@ -3,8 +3,9 @@
 ``default_callbacks()`` gives every run its callbacks, the command line's and ``train_model``'s
 alike; on the command line each is configured by its key in ``CALLBACKS`` (``--checkpoint.every_n_epochs
 2``, ``--nonfinite.mode skip``, ``--plots.enabled false``, ``--finetune.freeze_backbone_epochs 1``,
-``--ema.decay 0.99``). The learning-rate range test, fine-tuning and the speed options do nothing
-unless asked for (``WhenAskedFor``), and a run without them does not carry them.
+``--ema.decay 0.99``, ``--early_stopping.patience 3``). The learning-rate range test, fine-tuning,
+early stopping and the speed options do nothing unless asked for (``WhenAskedFor``), and a run
+without them does not carry them.
 """
 
 from collections.abc import Collection, Iterable
@@ -13,6 +14,7 @@ from typing import Protocol, runtime_checkable
 from lightning.pytorch.callbacks import Callback
 
 from lit_classifier.callbacks.checkpoint import BestCheckpoint, RunCheckpoint
+from lit_classifier.callbacks.early_stopping import EarlyStop
 from lit_classifier.callbacks.ema import WeightEMA
 from lit_classifier.callbacks.finetune import HeadFirstFinetuning
 from lit_classifier.callbacks.interrupt import Interruption
@@ -38,6 +40,7 @@ CALLBACKS: dict[str, type[Callback]] = {
     "finetune": HeadFirstFinetuning,
     "lr_find": LRRangeTest,
     "ema": WeightEMA,  # before speed: the average copies the network before it is compiled
+    "early_stopping": EarlyStop,
     "checkpoint": RunCheckpoint,
     "best": BestCheckpoint,  # after the run's own: Lightning's `trainer.checkpoint_callback` is the first
     "speed": SpeedOptions,
@@ -76,6 +79,7 @@ __all__ = [
     "CALLBACKS",
     "BestCheckpoint",
     "ClassReports",
+    "EarlyStop",
     "EpochSummary",
     "HeadFirstFinetuning",
     "Interruption",

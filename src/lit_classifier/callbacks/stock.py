@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lit_classifier.callbacks.checkpoint import BestCheckpoint, RunCheckpoint
+from lit_classifier.callbacks.early_stopping import EarlyStop
 from lit_classifier.data.base import ClassificationDataModule
 from lit_classifier.data.interfaces import class_count, datamodule_of
 from lit_classifier.errors import ConfigError
@@ -54,7 +55,11 @@ def check_monitors(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
 
 def _unknown_monitor(callback: L.Callback, module: str, logged: list[str], every: list[str]) -> str:
     monitor = str(getattr(callback, "monitor", ""))
-    options = {RunCheckpoint: "--checkpoint.monitor", BestCheckpoint: "--best.monitor"}
+    options = {
+        RunCheckpoint: "--checkpoint.monitor",
+        BestCheckpoint: "--best.monitor",
+        EarlyStop: "--early_stopping.monitor",
+    }
     option = options.get(type(callback))
     where = f"{option} {monitor}" if option else f"{type(callback).__name__}(monitor={monitor!r})"
     if monitor in every:
@@ -122,6 +127,16 @@ def batch_size_line(trainer: L.Trainer) -> str | None:
                 return f"batch size {datamodule.batch_size}, chosen by BatchSizeFinder"
             return f"batch size {callback.optimal_batch_size}, chosen by BatchSizeFinder"
     return None
+
+
+def best_line(trainer: L.Trainer) -> str | None:
+    """``the best epoch (val_acc 0.9741) is kept in .../best.ckpt``: after an early stop, where the
+    best epoch's weights are, by the first checkpoint callback with a monitor (``best.ckpt``'s by default)."""
+    callback = next((c for c in callbacks_of(trainer) if isinstance(c, ModelCheckpoint) and c.monitor), None)
+    score = callback.best_model_score if callback is not None else None
+    if callback is None or score is None or not callback.best_model_path:
+        return None
+    return f"the best epoch ({callback.monitor} {float(score):.4f}) is kept in {callback.best_model_path}"
 
 
 def checkpoint_line(trainer: L.Trainer) -> str | None:

@@ -60,6 +60,9 @@ class EpochSummary(Callback):
         if reason:
             where = epoch_label(trainer.current_epoch, trainer.max_epochs)
             pl_module.print(f"stopped early at {where}: {reason}")
+            best = stock.best_line(trainer)
+            if best:
+                pl_module.print(best)
         checkpoints = stock.checkpoint_line(trainer)
         if checkpoints:
             pl_module.print(checkpoints)
