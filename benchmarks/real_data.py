@@ -20,6 +20,7 @@ gives the mean test accuracy, its range, and the ratio of the defaults' mean to 
     python benchmarks/real_data.py --save          # the table in benchmarks/results/ too
     python benchmarks/real_data.py --sets mnist --train 1000 --test 300
     python benchmarks/real_data.py --sets cifar10 --option=--data.augment.crop_padding=4  # one option changed
+    python benchmarks/real_data.py --sets cifar10 --tta flip  # each checkpoint tested with tta flip too
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ from torchvision import datasets
 
 import classic_loop
 from lit_classifier.command.cli import run
+from lit_classifier.data.augment import TTA, check_tta
 from lit_classifier.data.standard import CIFAR10, FASHION_MNIST, MNIST, StandardSet
+from lit_classifier.errors import ConfigError
 from lit_classifier.models import TutorialCNN
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import real_looking  # the tests' generator of real-looking files: one copy of it
 
+#: A tta column's cell for a set whose training augmentation does not allow that tta.
+NOT_ALLOWED = "- (its augmentation does not allow it)"
 RESULTS = Path(__file__).resolve().parent / "results"
 Splits = tuple[TensorDataset, TensorDataset]
 
@@ -126,11 +131,18 @@ SETS = {
 
 
 def defaults_accuracy(
-    real: RealSet, data_dir: Path, epochs: int, seed: int = 0, options: tuple[str, ...] = ()
-) -> tuple[float, int]:
+    real: RealSet,
+    data_dir: Path,
+    epochs: int,
+    seed: int = 0,
+    options: tuple[str, ...] = (),
+    ttas: tuple[TTA, ...] = (),
+) -> tuple[float, int, dict[str, float]]:
     """Test accuracy of ``fit`` (with ``options``, if any) then ``test --ckpt_path last`` with the
-    defaults (the checkpoint brings its data module), and the number of images ``fit`` trained on.
-    In a fresh folder, the commands' output kept back. ``seed`` is ``seed_everything``'s (0 by default)."""
+    defaults (the checkpoint brings its data module), the number of images ``fit`` trained on, and
+    the test accuracy of the same checkpoint with each of ``ttas`` that its data allows
+    (``--model.tta``). In a fresh folder, the commands' output kept back. ``seed`` is
+    ``seed_everything``'s (0 by default)."""
     data = [f"--data={real.data_module}"]
     if real.write is not None:
         data += [f"--data.data_dir={data_dir}", "--data.download=false"]
@@ -140,7 +152,24 @@ def defaults_accuracy(
         with contextlib.redirect_stdout(io.StringIO()):
             fit = run(["fit", *data, *changed, *options])
             tested = run(["test", "--ckpt_path=last"])
-        return float(tested.trainer.callback_metrics["test_acc"]), len(fit.datamodule.train_set)
+            with_tta = {
+                tta: run(["test", "--ckpt_path=last", f"--model.tta={tta}"]).trainer.callback_metrics[
+                    "test_acc"
+                ]
+                for tta in ttas
+                if allows(tta, fit.datamodule)
+            }
+        accuracy = float(tested.trainer.callback_metrics["test_acc"])
+        return accuracy, len(fit.datamodule.train_set), {tta: float(acc) for tta, acc in with_tta.items()}
+
+
+def allows(tta: TTA, datamodule: object) -> bool:
+    """Whether the training augmentation of ``datamodule`` allows ``tta``."""
+    try:
+        check_tta(tta, getattr(datamodule, "augment", None), type(datamodule).__name__)
+    except ConfigError:
+        return False
+    return True
 
 
 def recipe_accuracy(real: RealSet, data_dir: Path, epochs: int, seed: int = 0) -> tuple[float, int]:
@@ -163,7 +192,13 @@ def spread(accuracies: list[float]) -> str:
 
 
 def compare(
-    names: list[str], train: int | None, test: int, epochs: int, seeds: int, options: tuple[str, ...] = ()
+    names: list[str],
+    train: int | None,
+    test: int,
+    epochs: int,
+    seeds: int,
+    options: tuple[str, ...] = (),
+    ttas: tuple[TTA, ...] = (),
 ) -> list[str]:
     """The table's rows: each set written (in a temporary folder), then both runs on its files, once
     per seed (the defaults' ``seed_everything``, the recipe's ``torch.manual_seed``)."""
@@ -173,15 +208,20 @@ def compare(
             real, data_dir = SETS[name], Path(folder) / name
             if real.write is not None:
                 real.write(data_dir, train or real.train, test)
-            ours = [defaults_accuracy(real, data_dir, epochs, seed, options) for seed in range(seeds)]
+            ours = [defaults_accuracy(real, data_dir, epochs, seed, options, ttas) for seed in range(seeds)]
             hand = [recipe_accuracy(real, data_dir, epochs, seed) for seed in range(seeds)]
-            ours_acc, hand_acc = [acc for acc, _ in ours], [acc for acc, _ in hand]
+            ours_acc, hand_acc = [acc for acc, *_ in ours], [acc for acc, _ in hand]
+            augmented = [[run[2][tta] for run in ours if tta in run[2]] for tta in ttas]
             tested = len(real.read(data_dir)[1])
             hand_mean = statistics.mean(hand_acc)
             ratio = f"{statistics.mean(ours_acc) / hand_mean:.2f}x" if hand_mean else "-"
             rows.append(
                 f"| {real.label} | `{real.data_module}` | {ours[0][1]:,} ({hand[0][1]:,}) / {tested:,} | "
                 f"{spread(ours_acc)} | {spread(hand_acc)} | {ratio} |"
+                + "".join(
+                    f" {spread(accs) if accs else '- (its augmentation does not allow it)'} |"
+                    for accs in augmented
+                )
             )
             print(f"{name} done", flush=True)
     return rows
@@ -199,10 +239,14 @@ def main() -> None:
     parser.add_argument(
         "--option", action="append", default=[], help="an option of fit, instead of its default (repeatable)"
     )
+    parser.add_argument(
+        "--tta", nargs="+", choices=["flip", "crops"], default=[], help="also test with these --model.tta"
+    )
     parser.add_argument("--save", action="store_true", help="write the table to benchmarks/results/")
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    rows = compare(args.sets, args.train, args.test, args.epochs, args.seeds, tuple(args.option))
+    options, ttas = tuple(args.option), tuple(args.tta)
+    rows = compare(args.sets, args.train, args.test, args.epochs, args.seeds, options, ttas)
     command = " ".join(["python benchmarks/real_data.py", *sys.argv[1:]])
     text = "\n".join(
         [
@@ -212,15 +256,17 @@ def main() -> None:
             f"`{command}`",
             "",
             "| data set | data module | training images: defaults (recipe) / test images "
-            "| defaults' test acc: mean (range) | recipe's test acc | ratio of the means |",
-            "|---|---|---|---|---|---|",
+            "| defaults' test acc: mean (range) | recipe's test acc | ratio of the means |"
+            + "".join(f" defaults with --model.tta {tta} |" for tta in args.tta),
+            "|---|---|---|---|---|---|" + "---|" * len(args.tta),
             *rows,
         ]
     )
     print(text)
     if args.save:
         RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"cpu-{torch.get_num_threads()}-threads_{datetime.date.today()}_real-data.md"
+        kind = "real-data-tta" if args.tta else "real-data"
+        path = RESULTS / f"cpu-{torch.get_num_threads()}-threads_{datetime.date.today()}_{kind}.md"
         path.write_text(f"# Accuracy on real-looking data: defaults and the hand-written recipe\n\n{text}\n")
         print(f"saved {path}")
 

@@ -54,7 +54,7 @@ def test_fit_defaults_reach_the_hand_written_recipe_on_rendered_mnist_digits(
     write_rendered_mnist(data, train=3000, test=500)
     mnist = real_data.SETS["mnist"]
 
-    ours, trained = real_data.defaults_accuracy(mnist, data, epochs=8)  # fit, then test --ckpt_path last
+    ours, trained, _ = real_data.defaults_accuracy(mnist, data, epochs=8)  # fit, then test --ckpt_path last
     hand, _ = real_data.recipe_accuracy(mnist, data, epochs=8)
 
     assert trained == 2700  # val_fraction 0.1 held out of the 3,000 training files
@@ -79,3 +79,19 @@ def test_the_benchmark_prints_each_sets_defaults_beside_the_recipe(
     for *_, ours, hand, ratio in rows:
         assert float(ratio) == pytest.approx(float(ours) / float(hand), abs=0.01)
     assert [row[2:5] for row in rows[1:]] == [("135", "150", "20")] * 2
+
+
+def test_the_benchmark_tests_each_checkpoint_with_the_tta_its_data_allows(
+    real_data: ModuleType, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["real_data.py", "--sets", "cifar10", "--train=150", "--test=20", "--epochs=1", "--seeds=1"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--tta", "flip", "crops"])
+
+    real_data.main()
+
+    out = capsys.readouterr().out
+    assert "| defaults with --model.tta flip | defaults with --model.tta crops |" in out
+    row = next(line for line in out.splitlines() if "`CIFAR10DataModule`" in line)
+    flip, crops = row.strip(" |").split(" | ")[-2:]
+    assert 0 <= float(flip) <= 1  # CIFAR-10's training mirrors its images
+    assert crops == real_data.NOT_ALLOWED  # but does not crop them at random

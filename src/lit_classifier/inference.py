@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from lit_classifier.checkpoints.trust import build
-from lit_classifier.data.augment import CollateBatch
+from lit_classifier.data.augment import CollateBatch, check_tta
 from lit_classifier.data.decode import EvaluationTransform, PredictImages
 from lit_classifier.errors import InputError
 from lit_classifier.module import ClassifierModule
@@ -69,7 +69,8 @@ def evaluation_transform(
     module: ClassifierModule, trusted_modules: Sequence[str] = ()
 ) -> EvaluationTransform:
     """What turns a new image into the module's input: the evaluation transform of the data module
-    recorded in the module (rebuilt only if ``lit_classifier.checkpoints.trust`` allows it)."""
+    recorded in the module (rebuilt only if ``lit_classifier.checkpoints.trust`` allows it), whose
+    training augmentation must allow the module's ``tta``."""
     spec = module.record.data_spec("the module's record", trusted_modules)
     if spec is None:
         raise InputError(
@@ -77,7 +78,9 @@ def evaluation_transform(
             "images the same way: train it with a data module (lit_classifier.data), or prepare the "
             "images yourself and call the module on them"
         )
-    return build(spec).evaluation_transform()
+    data = build(spec)
+    check_tta(module.tta, getattr(data, "augment", None), spec["class_path"])
+    return data.evaluation_transform()
 
 
 @torch.no_grad()
@@ -85,7 +88,7 @@ def ranked(module: ClassifierModule, batch: Tensor, top_k: int) -> list[list[tup
     """For each image of ``batch`` (prepared by ``evaluation_transform``), its ``top_k`` most likely
     classes as (name, probability) pairs, best first; the module should be in evaluation mode."""
     names, k = module.class_names, min(top_k, len(module.class_names))
-    probabilities, classes = module(batch.to(module.device)).softmax(dim=1).topk(k, dim=1)
+    probabilities, classes = module.evaluation_logits(batch.to(module.device)).softmax(dim=1).topk(k, dim=1)
     return [
         [(names[i], q) for i, q in zip(c, p, strict=True)]
         for p, c in zip(probabilities.tolist(), classes.tolist(), strict=True)

@@ -8,7 +8,7 @@ non-finite losses, reports, pictures) are callbacks (``lit_classifier.callbacks`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ from typing_extensions import Self
 
 from lit_classifier.checkpoints.load import check_checkpoint_fits, load_module
 from lit_classifier.checkpoints.record import Record, describe_data
+from lit_classifier.data.augment import TTA, check_tta, tta_views
 from lit_classifier.data.interfaces import class_count, datamodule_of, image_shape, named_classes
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.models.heads import check_data_fits, check_logits, fit_network
@@ -48,6 +49,10 @@ class ClassifierModule(L.LightningModule):
             takes ``total_steps`` (``OneCycleLR``, ``WarmupCosineLR``) gets the run's step count.
         scheduler_interval: step the scheduler every ``"step"`` or ``"epoch"``; by default, schedules
             sized in steps step every step and the others every epoch.
+        tta: test-time augmentation for ``test``, ``predict``, ``serve`` and ``predict_images``:
+            ``"flip"`` ranks the mean logits of each image and its mirror, ``"crops"`` of four shifted
+            crops of both too; only for data whose training mirrors its images (``augment.flip``).
+            Validation in training is left as it is.
     """
 
     train_metrics: StageMetrics
@@ -64,6 +69,7 @@ class ClassifierModule(L.LightningModule):
         optimizer: OptimizerCallable = RecipeSGD,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["epoch", "step"] | None = None,
+        tta: TTA = "none",
     ) -> None:
         super().__init__()
         if not 0 <= label_smoothing < 1:
@@ -79,6 +85,7 @@ class ClassifierModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
+        self.tta = tta
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         if num_classes is not None:
             self.adopt_data(num_classes, class_names, input_shape)
@@ -103,6 +110,9 @@ class ClassifierModule(L.LightningModule):
             self.record.data = describe_data(datamodule)
         self.adopt_data_of(datamodule)
         check_data_fits(self.num_classes, self.record.input_shape, datamodule)
+        if stage in ("test", "predict"):
+            data = type(datamodule).__name__ if datamodule is not None else "data of plain DataLoaders"
+            check_tta(self.tta, getattr(datamodule, "augment", None), data)
 
     def adopt_data_of(self, datamodule: Any, require_shape: bool = False) -> None:
         """``adopt_data`` with ``datamodule``'s class count, names and image shape, unless the module
@@ -156,16 +166,25 @@ class ClassifierModule(L.LightningModule):
         return self._shared_step(batch, self.val_metrics)[1]
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._shared_step(batch, self.test_metrics)
+        self._shared_step(batch, self.test_metrics, self.evaluation_logits)
 
     def predict_step(self, batch: Batch | Tensor, batch_idx: int) -> Tensor:
         """Class probabilities; a batch may come with or without its labels."""
         images = batch if isinstance(batch, Tensor) else batch[0]
-        return self(images).softmax(dim=-1)
+        return self.evaluation_logits(images).softmax(dim=-1)
 
-    def _shared_step(self, batch: Batch, metrics: StageMetrics) -> tuple[Tensor, Tensor]:
+    def evaluation_logits(self, images: Tensor) -> Tensor:
+        """The logits that ``test``, ``predict``, ``serve`` and ``predict_images`` rank: the network's,
+        averaged over the views of ``tta`` (``data.augment.tta_views``) when it is set."""
+        if self.tta == "none":
+            return self(images)
+        return self(tta_views(images, self.tta)).unflatten(0, (-1, len(images))).mean(dim=0)
+
+    def _shared_step(
+        self, batch: Batch, metrics: StageMetrics, logits_of: Callable[[Tensor], Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         images, targets = batch[0], batch[1]
-        logits = check_logits(self(images), self.num_classes)
+        logits = check_logits((logits_of or self)(images), self.num_classes)
         loss = self.criterion(logits, targets)
         metrics.update(loss, logits, targets)
         return loss, logits

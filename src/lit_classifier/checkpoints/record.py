@@ -34,6 +34,9 @@ MODULE_KEY = CLASS_PATH_KEY
 #: The record's entries under ``hyper_parameters``; the network is stored as ``model``, the
 #: ``ClassifierModule`` argument that takes it.
 ENTRIES = ("num_classes", "class_names", "input_shape", "model", "optimizer", "scheduler", "data", MODULE_KEY)
+#: The module's init arguments that change how it evaluates, not what training does: a resumed
+#: ``fit`` may give them anew (``tta``, test-time augmentation).
+EVALUATION_ONLY = ("tta",)
 
 
 @dataclass
@@ -143,8 +146,9 @@ class Record:
 
     def optimization(self) -> dict[str, Any]:
         """What a resumed ``fit`` continues with and so may not change: the optimizer, the scheduler
-        and the module's other init arguments (the loss's among them)."""
-        return {"optimizer": self.optimizer, "scheduler": self.scheduler, **self.arguments}
+        and the module's other init arguments (the loss's among them) but those of evaluation."""
+        training = {k: v for k, v in self.arguments.items() if k not in EVALUATION_ONLY}
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler, **training}
 
 
 def describe_data(datamodule: L.LightningDataModule) -> Spec:

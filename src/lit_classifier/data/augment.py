@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +102,46 @@ def merged_options(options: Mapping[str, Any]) -> dict[str, Any]:
     if files is True:
         augment["crop_scale"] = FILE_AUGMENTATION.crop_scale
     return {**merged, "augment": augment}
+
+
+#: Test-time augmentation, ``ClassifierModule(tta=...)``: ``"flip"`` averages the logits of each
+#: image and its mirror; ``"crops"`` those of four shifted crops of both as well (ten views).
+TTA = Literal["none", "flip", "crops"]
+
+
+def tta_views(images: Tensor, tta: TTA) -> Tensor:
+    """The views of a batch of evaluation ``images`` (N x C x H x W) that ``tta`` averages over, one
+    batch after another: the images, their mirrors, then for ``"crops"`` each of four crops and its
+    mirror. A crop is the image shifted diagonally by a sixteenth of its shorter side (2 pixels of
+    CIFAR's 32), its border reflected: the translations of training's random crops, without the
+    black edge that standardised images no longer have a value for."""
+    views = [images] if tta == "none" else [images, images.flip(-1)]
+    if tta == "crops":
+        height, width = images.shape[-2:]
+        shift = max(1, min(height, width) // 16)
+        padded = F.pad(images, (shift, shift, shift, shift), mode="reflect")
+        for top, left in ((0, 0), (0, 2 * shift), (2 * shift, 0), (2 * shift, 2 * shift)):
+            crop = padded[..., top : top + height, left : left + width]
+            views += [crop, crop.flip(-1)]
+    return torch.cat(views)
+
+
+def check_tta(tta: TTA, augment: Any, data: str) -> None:
+    """Refuse ``tta`` for ``data`` (a data module's name) whose training ``augment`` does not mirror
+    images: there a mirrored image is another class or none (a digit, a letter); and ``"crops"`` for
+    data whose training does not crop at random either."""
+    if tta == "none":
+        return
+    if not isinstance(augment, Augmentation) or not augment.flip:
+        raise ConfigError(
+            f"tta={tta}: {data} does not mirror its training images (augment.flip), so a mirrored image is "
+            "not one of its kind: evaluate without tta, or train with --data.augment.flip true"
+        )
+    if tta == "crops" and not (augment.crop_padding or augment.crop_scale):
+        raise ConfigError(
+            f"tta=crops: {data} does not crop its training images at random (augment.crop_padding, "
+            "augment.crop_scale), so shifted crops are not images of its kind: use tta=flip"
+        )
 
 
 class BatchTransform:

@@ -29,6 +29,7 @@ from jsonargparse import auto_cli
 from lit_classifier.checkpoints.runs import check_ckpt_path, resolve_named
 from lit_classifier.command.help import SUBCOMMANDS
 from lit_classifier.command.parser import ClassifierParser
+from lit_classifier.data.augment import TTA
 from lit_classifier.errors import CheckpointError, InputError, command_errors
 from lit_classifier.module import ClassifierModule
 from lit_classifier.serving.api import FIELD, ClassifierAPI
@@ -80,6 +81,7 @@ def serve(
     log_level: Literal["debug", "info", "warning", "error"] = "warning",
     trusted_modules: list[str] | None = None,
     weights_only: bool = True,
+    tta: TTA | None = None,
 ) -> None:
     """Answer POSTs of image files with the checkpoint's predictions, until Ctrl+C or SIGTERM.
 
@@ -102,6 +104,8 @@ def serve(
         log_level: LitServe's and uvicorn's logging (info logs every request).
         trusted_modules: modules whose network and data module classes the checkpoint may name.
         weights_only: read the checkpoint as plain data only; false only for a file you trust.
+        tta: test-time augmentation (``ClassifierModule``'s ``tta``: ``flip``, ``crops``, ``none``);
+            by default the checkpoint's.
     """
     check_options(host, port, max_batch_size, batch_timeout, workers_per_device, timeout)
     key = read_api_key(api_key_file) if api_key_file is not None else None
@@ -110,7 +114,10 @@ def serve(
     if not Path(path).is_file():  # a URL: Lightning's loaders fetch those, this command does not
         raise CheckpointError(f"checkpoint file not found: {path} (--ckpt_path)")
     trusted = trusted_modules or []
-    module = ClassifierModule.load_from_checkpoint(path, weights_only=weights_only, trusted_modules=trusted)
+    chosen: dict[str, Any] = {} if tta is None else {"tta": tta}
+    module = ClassifierModule.load_from_checkpoint(
+        path, weights_only=weights_only, trusted_modules=trusted, **chosen
+    )
     try:
         api = ClassifierAPI(module, top_k, trusted, max_batch_size, batch_timeout, api_key=key)
     except InputError as error:  # the record's data module: refused, or none to prepare images with
