@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from typing_extensions import Self
@@ -21,7 +22,8 @@ from typing_extensions import Self
 from lit_classifier.checkpoints.load import check_checkpoint_fits, load_module
 from lit_classifier.checkpoints.record import Record, describe_data
 from lit_classifier.data.augment import TTA, check_tta, tta_views
-from lit_classifier.data.interfaces import class_count, datamodule_of, image_shape, named_classes
+from lit_classifier.data.interfaces import ListsLabels, class_count, datamodule_of, image_shape, named_classes
+from lit_classifier.errors import ConfigError
 from lit_classifier.metrics import StageMetrics
 from lit_classifier.models.heads import check_data_fits, check_logits, fit_network
 from lit_classifier.optim import RecipeSGD, needs_total_steps, scheduler_config
@@ -49,6 +51,10 @@ class ClassifierModule(L.LightningModule):
             takes ``total_steps`` (``OneCycleLR``, ``WarmupCosineLR``) gets the run's step count.
         scheduler_interval: step the scheduler every ``"step"`` or ``"epoch"``; by default, schedules
             sized in steps step every step and the others every epoch.
+        class_weights: weigh each class's share of the training loss: ``"balanced"`` by the inverse
+            of its count in the training split (n / (classes x count), scikit-learn's rule: every
+            class then counts as much as any other), or one weight per class. Validation and test
+            losses stay unweighted, comparable between runs.
         tta: test-time augmentation for ``test``, ``predict``, ``serve`` and ``predict_images``:
             ``"flip"`` ranks the mean logits of each image and its mirror, ``"crops"`` of four shifted
             crops of both too; only for data whose training mirrors its images (``augment.flip``).
@@ -69,11 +75,14 @@ class ClassifierModule(L.LightningModule):
         optimizer: OptimizerCallable = RecipeSGD,
         scheduler: LRSchedulerCallable | None = None,
         scheduler_interval: Literal["epoch", "step"] | None = None,
+        class_weights: Literal["balanced"] | list[float] | None = None,
         tta: TTA = "none",
     ) -> None:
         super().__init__()
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        if isinstance(class_weights, list) and not (class_weights and min(class_weights) >= 0):
+            raise ValueError(f"class_weights must be one number of at least 0 per class, got {class_weights}")
         # Built once on a placeholder, so that a bad value (lr -1) fails now, not when training starts.
         optimizer([nn.Parameter(torch.zeros(1))])
         self.save_hyperparameters(ignore=["model", "optimizer", "scheduler"])
@@ -86,6 +95,11 @@ class ClassifierModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.tta = tta
+        self.class_weights = class_weights
+        # The training loss's weights, from `class_weights` and the data at `setup`: not saved with the
+        # weights (a checkpoint without them stays loadable), the checkpoint's class_weights says how.
+        self.loss_weights: Tensor | None
+        self.register_buffer("loss_weights", None, persistent=False)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         if num_classes is not None:
             self.adopt_data(num_classes, class_names, input_shape)
@@ -110,6 +124,8 @@ class ClassifierModule(L.LightningModule):
             self.record.data = describe_data(datamodule)
         self.adopt_data_of(datamodule)
         check_data_fits(self.num_classes, self.record.input_shape, datamodule)
+        if stage == "fit":
+            self.loss_weights = loss_weights(self.class_weights, self.num_classes, datamodule)
         if stage in ("test", "predict"):
             data = type(datamodule).__name__ if datamodule is not None else "data of plain DataLoaders"
             check_tta(self.tta, getattr(datamodule, "augment", None), data)
@@ -159,7 +175,7 @@ class ClassifierModule(L.LightningModule):
         return self.model(images)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self._shared_step(batch, self.train_metrics)[0]
+        return self._shared_step(batch, self.train_metrics, weights=self.loss_weights)[0]
 
     def validation_step(self, batch: Batch, batch_idx: int) -> Tensor:
         """The logits, for callbacks: the run's pictures keep the surest mistakes from them."""
@@ -181,11 +197,19 @@ class ClassifierModule(L.LightningModule):
         return self(tta_views(images, self.tta)).unflatten(0, (-1, len(images))).mean(dim=0)
 
     def _shared_step(
-        self, batch: Batch, metrics: StageMetrics, logits_of: Callable[[Tensor], Tensor] | None = None
+        self,
+        batch: Batch,
+        metrics: StageMetrics,
+        logits_of: Callable[[Tensor], Tensor] | None = None,
+        weights: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         images, targets = batch[0], batch[1]
         logits = check_logits((logits_of or self)(images), self.num_classes)
-        loss = self.criterion(logits, targets)
+        if weights is None:
+            loss = self.criterion(logits, targets)
+        else:
+            smoothing = self.criterion.label_smoothing
+            loss = F.cross_entropy(logits, targets, weight=weights, label_smoothing=smoothing)
         metrics.update(loss, logits, targets)
         return loss, logits
 
@@ -230,3 +254,29 @@ class ClassifierModule(L.LightningModule):
             raise ValueError("hparams_file is not used: the checkpoint holds its own plain-data record")
         path = Path(checkpoint_path)
         return load_module(cls, ClassifierModule, path, map_location, strict, weights_only, **kwargs)
+
+
+def loss_weights(
+    class_weights: Literal["balanced"] | list[float] | None, num_classes: int | None, datamodule: Any
+) -> Tensor | None:
+    """The training loss's weight per class (``ClassifierModule``'s ``class_weights``), checked
+    against ``num_classes``; ``"balanced"`` counts the labels of ``datamodule``'s training split,
+    the same in every process of a distributed run (each holds the whole split)."""
+    if class_weights is None or num_classes is None:
+        return None
+    if isinstance(class_weights, list):
+        if len(class_weights) != num_classes:
+            raise ConfigError(
+                f"class_weights has {len(class_weights)} weights for {num_classes} classes: one per class"
+            )
+        return torch.tensor(class_weights, dtype=torch.float32)
+    split = getattr(datamodule, "train_set", None)
+    if not isinstance(split, ListsLabels):
+        data = type(datamodule).__name__ if datamodule is not None else "data of plain DataLoaders"
+        raise ConfigError(
+            f"class_weights=balanced counts the training split's labels, which the {data} does not list "
+            "(data.interfaces.ListsLabels): give one weight per class instead"
+        )
+    counts = torch.bincount(torch.as_tensor(split.labels, dtype=torch.long), minlength=num_classes)
+    # A class with no training sample never weighs in the loss: its weight only has to be finite.
+    return (counts.sum() / (num_classes * counts.clamp(min=1))).float()

@@ -76,6 +76,10 @@ class ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def labels(self) -> list[int]:
+        return [label for _, label in self.samples]
+
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         data, label = self.encoded(index)
         return self.decoder(data, str(self.samples[index][0])), label

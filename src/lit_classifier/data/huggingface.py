@@ -88,6 +88,10 @@ class EncodedRows(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def labels(self) -> list[int]:
+        return [int(label) for label in self.rows[self.label_column]]
+
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         image, label = self.encoded(index)  # decoded here, in the loader's worker
         return self.decoder(image, f"row {index} of {self.image_column}"), label

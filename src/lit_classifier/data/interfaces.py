@@ -17,7 +17,9 @@ And of a split (a data set):
 - ``ListsFiles`` (``samples``: (path, label) pairs, as torchvision's ``ImageFolder`` lists them):
   predictions name each row's file;
 - ``StoresEncoded`` (``encoded(index)``: the image file's bytes and the label): a conversion to
-  streaming chunks stores them as they are.
+  streaming chunks stores them as they are;
+- ``ListsLabels`` (``labels``: one class index per sample, read without decoding an image):
+  ``class_weights="balanced"`` counts the training split's.
 
 ``ClassificationDataModule`` provides the first four; its image folders, new images and Hugging
 Face splits the last two. A module that learns its classes from its files (an image folder) knows
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import lightning as L
+from torch import Tensor
 
 
 @runtime_checkable
@@ -65,6 +68,12 @@ class ListsFiles(Protocol):
 @runtime_checkable
 class StoresEncoded(Protocol):
     def encoded(self, index: int) -> tuple[bytes, int]: ...
+
+
+@runtime_checkable
+class ListsLabels(Protocol):
+    @property
+    def labels(self) -> Sequence[int] | Tensor: ...
 
 
 def datamodule_of(trainer: L.Trainer) -> L.LightningDataModule | None:
