@@ -227,7 +227,7 @@ BAD_RUN_FILES = {
     ),
     "a row longer than the header": (
         with_line("metrics.csv", 2, lambda values: [*values, "0.5"]),
-        "metrics.csv: line 2 has 8 values; its header names 7 columns",
+        "metrics.csv: line 2 has 9 values; its header names 8 columns",
     ),
     "a count that is text": (
         with_line("val_confusion_matrix.csv", 3, lambda values: [values[0], "x", *values[2:]]),

@@ -91,8 +91,9 @@ class StageMetrics(nn.Module):
 
     With ``skip_nonfinite`` (training), a batch with a NaN or infinite loss is left out.
     With ``detailed`` (evaluation stages): also top-5 accuracy when there are more than 5 classes,
-    and the confusion matrix, kept in ``confusion`` after each ``compute``. Training steps skip
-    them: they are the launch-bound part of a run.
+    the confusion matrix, kept in ``confusion`` after each ``compute``, and the balanced accuracy
+    read from it (the mean of the classes' recalls: on imbalanced data, what a rare class is
+    worth). Training steps skip them: they are the launch-bound part of a run.
     """
 
     def __init__(self, num_classes: int, detailed: bool = False, skip_nonfinite: bool = False) -> None:
@@ -120,7 +121,8 @@ class StageMetrics(nn.Module):
     def names(num_classes: int, detailed: bool = False) -> list[str]:
         """The keys of ``compute()`` for ``num_classes`` classes, known before any batch: what a
         stage logs, and so what a callback can monitor."""
-        return ["loss", "acc", *(["top5_acc"] if detailed and num_classes > 5 else [])]
+        top5 = ["top5_acc"] if detailed and num_classes > 5 else []
+        return ["loss", "acc", *top5, *(["balanced_acc"] if detailed else [])]
 
     @property
     def updated(self) -> bool:
@@ -137,9 +139,20 @@ class StageMetrics(nn.Module):
         if self.confusion_counts is not None:
             self.confusion = self.confusion_counts.compute()
             self.confusion_counts.reset()
+            values["balanced_acc"] = balanced_accuracy(self.confusion)
         return values
 
     def running_loss(self) -> float:
         """This process's mean loss so far in the epoch, for the progress bar (one host sync)."""
         count = self.loss_acc.count.item()
         return self.loss_acc.loss_sum.item() / count if count else float("nan")
+
+
+def balanced_accuracy(confusion: Tensor) -> Tensor:
+    """The mean of the recalls (correct / seen) of the classes ``confusion`` saw (rows: true class),
+    scikit-learn's ``balanced_accuracy_score``: a class absent from the split does not count. On the
+    device, without a host sync (no boolean indexing)."""
+    seen = confusion.sum(dim=1)
+    present = (seen > 0).float()
+    recalls = confusion.diagonal().float() / seen.clamp(min=1)
+    return (recalls * present).sum() / present.sum()

@@ -19,7 +19,7 @@ from lit_classifier.outputs import write_csv
 
 
 class ClassReports(Callback):
-    """Writes the confusion matrix and per-class accuracy of each validation and test as CSV files.
+    """Writes each validation's and test's confusion matrix and per-class recall and precision.
 
     ``{val,test}_confusion_matrix.csv`` and ``{val,test}_per_class_accuracy.csv`` in the run folder,
     rewritten after every validation (not the sanity check) and test, by the first process; the
@@ -51,10 +51,13 @@ class ClassReports(Callback):
 def write_class_report(folder: Path, stage: str, confusion: Tensor, class_names: list[str]) -> list[Path]:
     """Write ``{stage}_confusion_matrix.csv`` and ``{stage}_per_class_accuracy.csv`` into ``folder``.
 
-    ``confusion[i, j]`` counts the images of class ``i`` predicted as class ``j``. Both are
-    written whole, with names safe to open in a spreadsheet (``outputs.write_csv``).
+    ``confusion[i, j]`` counts the images of class ``i`` predicted as class ``j``. Per class: the
+    images it got right and its images, its recall (its accuracy: right / its images) and precision
+    (right / the images predicted as it). Both are written whole, with names safe to open in a
+    spreadsheet (``outputs.write_csv``).
     """
     counts = confusion.cpu().tolist()
+    predicted = confusion.sum(dim=0).tolist()  # the images predicted as each class
     matrix = write_csv(
         folder / f"{stage}_confusion_matrix.csv",
         ["true \\ predicted", *class_names],
@@ -62,10 +65,14 @@ def write_class_report(folder: Path, stage: str, confusion: Tensor, class_names:
     )
     accuracy = write_csv(
         folder / f"{stage}_per_class_accuracy.csv",
-        ["class", "correct", "total", "accuracy"],
+        ["class", "correct", "total", "recall", "precision"],
         (
-            [name, row[index], sum(row), f"{row[index] / sum(row):.6f}" if sum(row) else ""]
+            [name, row[index], sum(row), _share(row[index], sum(row)), _share(row[index], predicted[index])]
             for index, (name, row) in enumerate(zip(class_names, counts, strict=True))
         ),
     )
     return [matrix, accuracy]
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.6f}" if whole else ""
