@@ -42,6 +42,7 @@ RARE = SHAPE_NAMES[:3]
 OPTIONS = {
     "defaults": [],
     "--model.class_weights balanced": ["--model.class_weights=balanced"],
+    "--data.sampling balanced": ["--data.sampling=balanced"],
 }
 
 

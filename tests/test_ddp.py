@@ -159,11 +159,13 @@ def test_the_command_ends_after_the_processes_lightning_launched_for_it() -> Non
 
 
 @pytest.mark.slow
-def test_two_processes_fit_and_validate_like_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sampling", ["shuffle", "balanced"])
+def test_two_processes_fit_and_validate_like_one(sampling: str, tmp_path: Path) -> None:
     fit_stdout = lit_classifier(
         "fit",
         *TWO_PROCESSES,
         *UNEVEN,
+        f"--data.init_args.sampling={sampling}",  # balanced: each process takes its share of one draw
         "--data.init_args.gpu_resident=true",  # each process holds its shard as a tensor (CPU here)
         "--trainer.limit_train_batches=3",
         "--trainer.max_epochs=1",

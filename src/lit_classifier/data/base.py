@@ -21,7 +21,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sized
 from pathlib import Path, PurePath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
@@ -43,6 +43,7 @@ from lit_classifier.data.decode import (
     RandomResizedCropDecode,
 )
 from lit_classifier.data.images import MAX_IMAGE_PIXELS
+from lit_classifier.data.interfaces import ListsLabels
 from lit_classifier.data.splits import (
     ImageTensors,
     check_at_least,
@@ -73,6 +74,10 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             that fit in device memory; works on the CPU too.
         augment: what training images may go through (``augment.Augmentation``: ``flip``,
             ``crop_padding``, ``crop_scale``); none here: digits must never be mirrored.
+        sampling: the training order. ``"shuffle"``: every image once per epoch; ``"balanced"``: each
+            epoch draws as many images as the split holds, with replacement, every class equally
+            likely (for imbalanced classes; under DDP each process takes its share of one draw).
+            Evaluation always counts every image once.
         predict_root: an image file, or a folder searched at any depth for image files, that
             ``predict`` classifies instead of the test split (see ``lit_classifier.data.decode``).
         strict: an unreadable image (under ``predict_root``, or in an image folder) is an error
@@ -99,6 +104,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         seed: int = 0,
         gpu_resident: bool = False,
         augment: Augmentation = NONE,
+        sampling: Literal["shuffle", "balanced"] = "shuffle",
         predict_root: str | None = None,
         strict: bool = False,
         max_image_pixels: int = MAX_IMAGE_PIXELS,
@@ -128,6 +134,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
         if predict_root is not None and not Path(predict_root).expanduser().exists():
             raise DataError(f"predict_root {predict_root} does not exist: name an image file or a folder")
         self.batch_size = batch_size
+        self.sampling = sampling
         self.num_workers = num_workers
         self.seed = seed
         self.gpu_resident = gpu_resident
@@ -309,6 +316,14 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
 
     def _sampler(self, dataset: Dataset, split: str) -> torch.utils.data.DistributedSampler | None:
         # Several processes: each gets its own shard, and evaluation counts every sample once.
+        balanced = None
+        if split == "train" and self.sampling == "balanced":
+            if not isinstance(dataset, ListsLabels):
+                raise ConfigError(
+                    f"sampling=balanced draws by the training split's labels, which {type(self).__name__} "
+                    "does not list (data.interfaces.ListsLabels): use sampling=shuffle"
+                )
+            balanced = torch.as_tensor(dataset.labels, dtype=torch.long)
         return distributed_sampler(
             dataset,
             *process_grid(self.trainer),
@@ -318,6 +333,7 @@ class ClassificationDataModule(L.LightningDataModule, ABC):
             batch_size=self.batch_size,
             resume_at=self._resume_at,
             epoch=epoch_to_train(self.trainer),
+            balanced_labels=balanced,
         )
 
     def dataset(self, split: str) -> Dataset:

@@ -138,19 +138,40 @@ class TrainingOrder(DistributedSampler):
     """The training order of one process (a ``DistributedSampler`` shard), which a resumed run can
     enter part-way: in epoch ``skip[0]`` it leaves out the first ``skip[1]`` samples, those the
     checkpoint's run had already trained on. Its length stays the whole epoch's, so
-    Lightning counts the epoch's batches as the uninterrupted run does."""
+    Lightning counts the epoch's batches as the uninterrupted run does.
+
+    With ``labels`` (balanced sampling), an epoch draws as many samples as the split holds, with
+    replacement, each class equally likely (a sample's chance is the inverse of its class's count);
+    every process makes the same draw from the seed and the epoch and takes every
+    ``num_replicas``-th sample of it, so the processes together train on the one draw."""
 
     def __init__(
-        self, dataset: Dataset, num_replicas: int, rank: int, seed: int, skip: tuple[int, int] | None
+        self,
+        dataset: Dataset,
+        num_replicas: int,
+        rank: int,
+        seed: int,
+        skip: tuple[int, int] | None,
+        labels: Tensor | None = None,
     ) -> None:
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self.skip = skip  # (epoch, samples)
+        self.labels = labels
 
     def __iter__(self) -> Iterator[int]:
-        order = super().__iter__()
+        order = super().__iter__() if self.labels is None else self._balanced()
         if self.skip is None or self.skip[0] != self.epoch:
             return order
         return itertools.islice(order, self.skip[1], None)
+
+    def _balanced(self) -> Iterator[int]:
+        assert self.labels is not None
+        chance = 1 / torch.bincount(self.labels)[self.labels].double()
+        drawn = torch.multinomial(chance, self.total_size, replacement=True, generator=self._generator())
+        return iter(drawn[self.rank : self.total_size : self.num_replicas].tolist())
+
+    def _generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed + self.epoch)  # as DistributedSampler seeds its own
 
 
 def training_position(trainer: L.Trainer | None) -> tuple[int, int] | None:
@@ -194,6 +215,7 @@ def distributed_sampler(
     batch_size: int = 1,
     resume_at: tuple[int, int] | None = None,
     epoch: int = 0,
+    balanced_labels: Tensor | None = None,
 ) -> DistributedSampler | None:
     """The sampler of process ``rank`` out of ``num_replicas``; ``None``: evaluate in order, one process.
 
@@ -208,10 +230,11 @@ def distributed_sampler(
         resume_at: (epoch, batches of it already trained), from a checkpoint written inside that
             epoch (``training_position``): the training order goes on at the next batch.
         epoch: the epoch the training order starts at (``epoch_to_train``); Lightning moves it on.
+        balanced_labels: the training split's labels, for balanced sampling (``TrainingOrder``).
     """
     if train:
         skip = None if resume_at is None else (resume_at[0], resume_at[1] * batch_size)
-        sampler: DistributedSampler = TrainingOrder(dataset, num_replicas, rank, seed, skip)
+        sampler: DistributedSampler = TrainingOrder(dataset, num_replicas, rank, seed, skip, balanced_labels)
         sampler.set_epoch(epoch)
         if len(sampler) < batch_size:  # training keeps full batches only: there would be no step at all
             each = f"each of the {num_replicas} processes gets" if num_replicas > 1 else "there are"

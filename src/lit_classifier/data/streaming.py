@@ -44,7 +44,7 @@ from lit_classifier.data.base import EncodedImagesDataModule
 from lit_classifier.data.chunks import check_chunks, read_info, split_dir
 from lit_classifier.data.decode import Decoder
 from lit_classifier.data.splits import check_evaluation_size, check_labels, process_grid
-from lit_classifier.errors import DataError
+from lit_classifier.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from litdata import StreamingDataLoader, StreamingDataset
@@ -110,6 +110,11 @@ class StreamingDataModule(EncodedImagesDataModule):
             batch_size=batch_size,
             **kwargs,
         )
+        if self.sampling != "shuffle":
+            raise ConfigError(
+                f"sampling={self.sampling}: StreamingDataModule reads its chunks in litdata's order and "
+                "does not list its labels: use sampling=shuffle (or class_weights on the model)"
+            )
         self.input_dir = input_dir
         self.cache_dir = cache_dir
         self.trusted_data = trusted_data
